@@ -1,0 +1,1 @@
+"""image-resizer: an AWS Lambda function that turns images uploaded to S3 into resized copies."""

@@ -1,0 +1,203 @@
+"""One frozen Settings, built once from the environment, with every check in one place."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from app import naming
+from app.errors import ConfigError
+from app.imaging import FORMATS, SizeSpec
+
+T = TypeVar("T")
+
+DEFAULTS: dict[str, str] = {
+    "RESIZE_WIDTHS": "300,600,900",
+    "SOURCE_PREFIX": "images/",
+    "OUTPUT_PREFIX": "copy/",
+    "OUTPUT_BUCKET": "",
+    "OUTPUT_KEY_TEMPLATE": "{prefix}{dir}{stem}-{width}.{ext}",
+    "OUTPUT_FORMAT": "source",
+    "QUALITY": "80",
+    "CACHE_CONTROL": "public, max-age=31536000, immutable",
+    "LOG_LEVEL": "INFO",
+    "MAX_INPUT_BYTES": str(100 * 1024 * 1024),
+    "MAX_INPUT_PIXELS": str(100_000_000),
+    "OBJECT_CONCURRENCY": "4",
+}
+
+OUTPUT_FORMATS = ("source", *(f for f in FORMATS if f != "gif"))
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MAX_DIMENSION = 16384  # larger renditions are not thumbnails; also bounds memory
+
+_SPEC = re.compile(r"^([0-9]+)(?:x([0-9]+))?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The validated configuration. Build it with `load()`."""
+
+    specs: tuple[SizeSpec, ...]
+    source_prefix: str
+    output_prefix: str
+    output_bucket: str | None
+    key_template: str
+    output_format: str
+    quality: int
+    cache_control: str
+    log_level: str
+    max_input_bytes: int
+    max_input_pixels: int
+    object_concurrency: int
+
+    def output_bucket_for(self, source_bucket: str) -> str:
+        """Where the copies of an object from `source_bucket` go."""
+        return self.output_bucket or source_bucket
+
+
+def load(environ: Mapping[str, str]) -> Settings:
+    """Read and check every variable; raise one ConfigError that lists every problem."""
+    problems: list[str] = []
+
+    def get(name: str) -> str:
+        return environ.get(name, DEFAULTS[name]).strip()
+
+    def check(name: str, parse: Callable[[str], T], expected: str, fallback: T) -> T:
+        raw = get(name)
+        try:
+            return parse(raw)
+        except ValueError:
+            problems.append(f"invalid {name} {raw!r}: expected {expected}")
+            return fallback
+
+    no_specs: tuple[SizeSpec, ...] = ()
+    specs = check(
+        "RESIZE_WIDTHS",
+        _parse_specs,
+        "comma-separated widths or WxH boxes, each 1.."
+        f"{MAX_DIMENSION}, no repeats (e.g. 300,600,900 or 128x128)",
+        no_specs,
+    )
+    output_format = check(
+        "OUTPUT_FORMAT", _one_of(OUTPUT_FORMATS), "one of " + ", ".join(OUTPUT_FORMATS), "source"
+    )
+    quality = check("QUALITY", _int_in(1, 100), "an integer from 1 to 100", 80)
+    log_level = check(
+        "LOG_LEVEL",
+        lambda v: _one_of(LOG_LEVELS)(v.upper()),
+        "one of " + ", ".join(LOG_LEVELS),
+        "INFO",
+    )
+    max_bytes = check("MAX_INPUT_BYTES", _int_in(1, 2**40), "a positive number of bytes", 0)
+    max_pixels = check("MAX_INPUT_PIXELS", _int_in(1, 2**40), "a positive number of pixels", 0)
+    concurrency = check("OBJECT_CONCURRENCY", _int_in(1, 64), "an integer from 1 to 64", 1)
+    cache_control = check("CACHE_CONTROL", _header_value, "a non-empty ASCII header value", "")
+
+    source_prefix, output_prefix = get("SOURCE_PREFIX"), get("OUTPUT_PREFIX")
+    output_bucket = get("OUTPUT_BUCKET") or None
+    if not output_prefix:
+        problems.append(
+            "invalid OUTPUT_PREFIX '': expected a non-empty key prefix such as "
+            "'copy/' (copies written at the top of a bucket cannot be told apart "
+            "from uploads)"
+        )
+    elif output_bucket is None and (
+        source_prefix.startswith(output_prefix) or output_prefix.startswith(source_prefix)
+    ):
+        problems.append(
+            f"invalid SOURCE_PREFIX {source_prefix!r} with OUTPUT_PREFIX {output_prefix!r}: "
+            "expected prefixes that do not overlap, since copies written under the source "
+            "prefix would trigger the function again (set OUTPUT_BUCKET to write elsewhere)"
+        )
+
+    template = get("OUTPUT_KEY_TEMPLATE")
+    problems.extend(_template_problems(template, output_prefix, len(specs)))
+
+    if problems:
+        raise ConfigError(problems)
+    return Settings(
+        specs,
+        source_prefix,
+        output_prefix,
+        output_bucket,
+        template,
+        output_format,
+        quality,
+        cache_control,
+        log_level,
+        max_bytes,
+        max_pixels,
+        concurrency,
+    )
+
+
+def _parse_specs(raw: str) -> tuple[SizeSpec, ...]:
+    specs = []
+    for part in raw.split(","):
+        match = _SPEC.match(part.strip().lower())
+        if not match:
+            raise ValueError(part)
+        width, height = int(match[1]), int(match[2]) if match[2] else None
+        if not 1 <= width <= MAX_DIMENSION or (
+            height is not None and not 1 <= height <= MAX_DIMENSION
+        ):
+            raise ValueError(part)
+        specs.append(SizeSpec(width, height))
+    if len({s.label for s in specs}) != len(specs):
+        raise ValueError(raw)
+    return tuple(specs)
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.lower() not in choices and raw not in choices:
+            raise ValueError(raw)
+        return raw if raw in choices else raw.lower()
+
+    return parse
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw.replace("_", ""))
+        if not low <= value <= high:
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _header_value(raw: str) -> str:
+    if not raw or not raw.isascii() or any(c in raw for c in "\r\n"):
+        raise ValueError(raw)
+    return raw
+
+
+def _template_problems(template: str, output_prefix: str, n_specs: int) -> list[str]:
+    expected = (
+        "a key template using only "
+        + ", ".join(f"{{{p}}}" for p in naming.PLACEHOLDERS)
+        + ", starting with {prefix} and containing {stem}"
+        + (" and {width}" if n_specs > 1 else "")
+    )
+    try:
+        sample = naming.output_key(
+            template,
+            source_key="images/a/b.jpg",
+            source_prefix="images/",
+            output_prefix=output_prefix,
+            width="300",
+            ext="jpg",
+        )
+    except (KeyError, IndexError, ValueError):
+        return [f"invalid OUTPUT_KEY_TEMPLATE {template!r}: expected {expected}"]
+    if (
+        not template.startswith("{prefix}")
+        or not sample.startswith(output_prefix)
+        or "{stem}" not in template
+        or (n_specs > 1 and "{width}" not in template)
+    ):
+        return [f"invalid OUTPUT_KEY_TEMPLATE {template!r}: expected {expected}"]
+    return []

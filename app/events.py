@@ -1,0 +1,166 @@
+"""Every supported event shape becomes a list of messages, each naming S3 objects.
+
+Shapes: S3 notifications (`Records[].s3`), S3 in SNS (`Records[].Sns.Message`),
+S3 or SNS-wrapped S3 in SQS (`Records[].body`), EventBridge `Object Created`,
+S3 Batch Operations (schema 1.0 and 2.0), and the `s3:TestEvent` S3 sends when
+a notification is configured. Keys are URL-decoded here (Powertools' data
+classes apply `unquote_plus`: S3, EventBridge and Batch Operations all send
+keys URL-encoded).
+
+A message is the unit a reply reports on: an SQS message, a Batch Operations
+task, or the whole event for the direct shapes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.data_classes import (
+    S3BatchOperationEvent,
+    S3Event,
+    S3EventBridgeNotificationEvent,
+    SNSEvent,
+    SQSEvent,
+)
+
+from app.errors import EventError
+from app.model import ObjectRef
+
+Source = Literal["s3", "sns", "sqs", "eventbridge", "batch", "test"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """Objects that succeed or fail together in the reply; `id` names the message or task."""
+
+    id: str | None
+    refs: tuple[ObjectRef, ...] = ()
+    ignored: tuple[str, ...] = ()  # why parts of it carry nothing to do (logged)
+    error: str | None = None  # the message itself is unreadable: a permanent failure
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEvent:
+    """What an invocation asks for, and what its reply must look like."""
+
+    source: Source
+    messages: tuple[Message, ...]
+    raw: dict[str, Any]
+
+    @property
+    def refs(self) -> tuple[ObjectRef, ...]:
+        return tuple(ref for message in self.messages for ref in message.refs)
+
+
+def parse(event: Any) -> ParsedEvent:
+    """Recognise the event's shape; raise EventError naming what arrived if none fits."""
+    if not isinstance(event, dict):
+        raise EventError(
+            f"unsupported event: expected a JSON object, received {type(event).__name__}"
+        )
+    records = event.get("Records")
+    if isinstance(records, list) and records and all(isinstance(r, dict) for r in records):
+        first = records[0]
+        if "s3" in first:
+            return ParsedEvent("s3", (_from_s3(event, None),), event)
+        if "Sns" in first:
+            return ParsedEvent("sns", (_from_sns(event),), event)
+        if first.get("eventSource") == "aws:sqs" or "body" in first:
+            return ParsedEvent(
+                "sqs",
+                tuple(_from_body(r.message_id, r.body) for r in SQSEvent(event).records),
+                event,
+            )
+    if event.get("source") == "aws.s3" and "detail" in event:
+        return ParsedEvent("eventbridge", (_from_eventbridge(event, None),), event)
+    if "invocationSchemaVersion" in event and "tasks" in event:
+        batch = S3BatchOperationEvent(event)
+        return ParsedEvent(
+            "batch",
+            tuple(Message(t.task_id, (ObjectRef(t.s3_bucket, t.s3_key),)) for t in batch.tasks),
+            event,
+        )
+    if event.get("Event") == "s3:TestEvent":
+        return ParsedEvent("test", (Message(None, ignored=(_TEST_EVENT,)),), event)
+    keys = ", ".join(sorted(map(str, event))) or "none"
+    raise EventError(
+        "unsupported event: expected S3, SNS, SQS, EventBridge or S3 Batch Operations "
+        f"records; received an object with top-level keys: {keys}"
+    )
+
+
+_TEST_EVENT = "s3:TestEvent (sent by S3 when a notification is configured)"
+
+
+def _from_s3(event: dict[str, Any], message_id: str | None) -> Message:
+    refs, ignored = [], []
+    for record in S3Event(event).records:
+        obj = record.s3.get_object
+        if not record.event_name.startswith("ObjectCreated"):
+            ignored.append(f"{record.event_name} for {obj.key!r} is not an ObjectCreated event")
+            continue
+        refs.append(ObjectRef(record.s3.bucket.name, obj.key, obj.get("size"), obj.get("eTag")))
+    return Message(message_id, tuple(refs), tuple(ignored))
+
+
+def _from_eventbridge(event: dict[str, Any], message_id: str | None) -> Message:
+    notification = S3EventBridgeNotificationEvent(event)
+    if notification.detail_type != "Object Created":
+        return Message(
+            message_id,
+            ignored=(f"EventBridge {notification.detail_type!r} is not an 'Object Created' event",),
+        )
+    obj = notification.detail.object
+    return Message(
+        message_id,
+        (ObjectRef(notification.detail.bucket.name, obj.key, obj.size, obj.etag or None),),
+    )
+
+
+def _from_sns(event: dict[str, Any]) -> Message:
+    messages = [_from_body(None, record.sns.message) for record in SNSEvent(event).records]
+    return _merge(None, messages)
+
+
+def _from_body(message_id: str | None, body: str) -> Message:
+    """An SQS body or SNS message: S3 JSON, SNS-wrapped S3 JSON, EventBridge JSON, or a test."""
+    try:
+        payload = json.loads(body)
+    except (TypeError, ValueError):
+        return Message(
+            message_id,
+            error=f"message {message_id or ''} is not JSON: {str(body)[:80]!r}".replace("  ", " "),
+        )
+    if isinstance(payload, dict):
+        if payload.get("Type") == "Notification" and isinstance(payload.get("Message"), str):
+            return _from_body(message_id, payload["Message"])  # SNS -> SQS without raw delivery
+        if payload.get("Event") == "s3:TestEvent":
+            return Message(message_id, ignored=(_TEST_EVENT,))
+        if isinstance(payload.get("Records"), list) and all(
+            isinstance(r, dict) and "s3" in r for r in payload["Records"]
+        ):
+            return _from_s3(payload, message_id)
+        if payload.get("source") == "aws.s3" and "detail" in payload:
+            return _from_eventbridge(payload, message_id)
+    keys = (
+        ", ".join(sorted(map(str, payload)))
+        if isinstance(payload, dict)
+        else type(payload).__name__
+    )
+    return Message(
+        message_id,
+        error=f"message {message_id or ''} holds no S3 notification "
+        f"(top-level keys: {keys or 'none'})".replace("  ", " "),
+    )
+
+
+def _merge(message_id: str | None, messages: list[Message]) -> Message:
+    errors = [m.error for m in messages if m.error]
+    return Message(
+        message_id,
+        tuple(r for m in messages for r in m.refs),
+        tuple(i for m in messages for i in m.ignored),
+        "; ".join(errors) or None,
+    )

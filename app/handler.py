@@ -1,0 +1,79 @@
+"""Lambda entry point: parse the event, run the pipeline per object, shape the reply.
+
+Everything that can be prepared once is prepared at import (cold start):
+the settings (a bad environment stops here, reported as an init error),
+libvips, the S3 client and the logger.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from botocore.config import Config
+
+from app import config, events, imaging, pipeline, reply
+from app.errors import TransientError
+from app.model import Outcome
+from app.storage import S3Store
+
+settings = config.load(os.environ)
+imaging.configure_libvips()
+logger = Logger(service="image-resizer", level=settings.log_level)
+store = S3Store(
+    boto3.client(
+        "s3",
+        config=Config(
+            # botocore's own retries, bounded; the pool fits every concurrent upload.
+            retries={"mode": "standard", "max_attempts": 4},
+            connect_timeout=5,
+            read_timeout=30,
+            max_pool_connections=settings.object_concurrency * (len(settings.specs) + 1),
+        ),
+    )
+)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Resize every object the event names; raise only what Lambda should retry."""
+    parsed = events.parse(event)
+    for message in parsed.messages:
+        for reason in message.ignored:
+            logger.info("ignored", extra={"reason": reason})
+        if message.error:
+            logger.error("unreadable message", extra={"reason": message.error})
+
+    refs = parsed.refs
+    with ThreadPoolExecutor(max_workers=settings.object_concurrency) as pool:
+        flat = list(pool.map(lambda ref: pipeline.process(ref, settings, store), refs))
+    for outcome in flat:
+        _log(outcome)
+
+    grouped: list[tuple[events.Message, list[Outcome]]] = []
+    position = 0
+    for message in parsed.messages:
+        grouped.append((message, flat[position : position + len(message.refs)]))
+        position += len(message.refs)
+
+    result = reply.build(parsed, grouped)
+    again = reply.retryable(grouped)
+    if again and parsed.source not in ("sqs", "batch"):
+        # Raised only now, after every other object is done, so that Lambda
+        # retries the event; outputs are deterministic, so a retry is harmless.
+        raise TransientError(
+            f"{len(again)} of {len(flat)} objects failed transiently and "
+            f"will be retried: " + "; ".join(str(o.reason) for o in again)
+        )
+    return result
+
+
+def _log(outcome: Outcome) -> None:
+    fields = {**outcome.as_dict(), **outcome.details}
+    if outcome.status == "failed":
+        logger.warning(f"object {outcome.status}", extra=fields)
+    else:
+        logger.info(f"object {outcome.status}", extra=fields)

@@ -1,0 +1,215 @@
+"""Pure image work with pyvips: a byte stream and size specs in, encoded renditions out.
+
+Nothing here touches S3 or the environment. The pipeline is, in order:
+
+1. `stream_source`   wrap a `read(n)` callable as a libvips source (no buffering)
+2. `read_header`     parse the header only, check the pixel limit
+3. `decode`          one shrink-on-load decode to the largest target size,
+                     upright (EXIF), sRGB, 8-bit, held in memory
+4. `render`          resize the decoded image to one spec and encode it;
+                     called once per spec, safe to call from several threads
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyvips
+
+from app.errors import BadImage, InputTooLarge
+
+# Loaders that must never see untrusted bytes, whatever libvips marks untrusted.
+_BLOCKED_LOADERS = ("VipsForeignLoadSvg", "VipsForeignLoadPdf", "VipsForeignLoadMagick")
+
+# Output formats: extension, MIME type, whether it can carry alpha.
+FORMATS: dict[str, tuple[str, str, bool]] = {
+    "jpeg": ("jpg", "image/jpeg", False),
+    "png": ("png", "image/png", True),
+    "webp": ("webp", "image/webp", True),
+    "avif": ("avif", "image/avif", True),
+    "gif": ("gif", "image/gif", True),
+}
+
+# libvips loader name prefix -> the output format `source` keeps it as.
+_SOURCE_FORMATS = {"jpeg": "jpeg", "png": "png", "webp": "webp", "gif": "gif"}
+
+# A truncated or damaged file fails instead of publishing a half-grey copy.
+# Lesser warnings (a bad EXIF block, a non-standard marker) still decode.
+FAIL_ON = "truncated"
+
+
+def configure_libvips() -> None:
+    """Settings for a long-lived server process; call once at cold start."""
+    pyvips.cache_set_max(0)  # every object is new: the operation cache only costs memory
+    pyvips.block_untrusted_set(True)
+    for name in _BLOCKED_LOADERS:
+        pyvips.operation_block_set(name, True)
+
+
+@dataclass(frozen=True, slots=True)
+class SizeSpec:
+    """A target size: a width, or a `WxH` box that the image must fit inside."""
+
+    width: int
+    height: int | None = None
+
+    @property
+    def label(self) -> str:
+        """The spec as written in RESIZE_WIDTHS: `300` or `128x128`."""
+        return str(self.width) if self.height is None else f"{self.width}x{self.height}"
+
+    def fit(self, width: int, height: int) -> tuple[int, int]:
+        """The size of a `width`x`height` image fitted to this spec, never upscaled."""
+        scale = self.width / width
+        if self.height is not None:
+            scale = min(scale, self.height / height)
+        if scale >= 1:
+            return width, height
+        # Round as libvips, Pillow and sharp do; never collapse to zero.
+        return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """What the header tells before any pixel is decoded (dimensions upright)."""
+
+    width: int
+    height: int
+    loader: str
+    pages: int
+
+    @property
+    def source_format(self) -> str | None:
+        """The output format that keeps the input's format, if it is one we write."""
+        name = self.loader.removesuffix("load_source").removesuffix("load")
+        if name == "heif":
+            return "avif"
+        return _SOURCE_FORMATS.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendition:
+    """One encoded copy."""
+
+    spec: SizeSpec
+    width: int
+    height: int
+    format: str
+    data: bytes
+
+    @property
+    def extension(self) -> str:
+        return FORMATS[self.format][0]
+
+    @property
+    def content_type(self) -> str:
+        return FORMATS[self.format][1]
+
+
+def stream_source(read: Callable[[int], bytes]) -> pyvips.Source:
+    """A libvips source that pulls bytes from `read(n)` as the decoder needs them."""
+    source = pyvips.SourceCustom()
+    source.on_read(read)
+    return source
+
+
+def read_header(source: pyvips.Source, max_pixels: int, name: str) -> Header:
+    """Parse the header of `source` and refuse it, before decoding, if it is too large."""
+    try:
+        image = pyvips.Image.new_from_source(source, "", access="sequential")
+    except pyvips.Error as error:
+        raise BadImage(f"{name} is not an image in a supported format ({_why(error)})") from None
+    width, height = image.width, image.height
+    if image.get_typeof("orientation") and image.get("orientation") in (5, 6, 7, 8):
+        width, height = height, width
+    pages = image.get("n-pages") if image.get_typeof("n-pages") else 1
+    if width * height > max_pixels:
+        raise InputTooLarge(
+            f"{name} is {width}x{height} ({_mp(width * height)}); "
+            f"limit is {_mp(max_pixels)} (MAX_INPUT_PIXELS)"
+        )
+    return Header(width, height, image.get("vips-loader"), pages)
+
+
+def output_format(header: Header, wanted: str) -> str:
+    """Resolve OUTPUT_FORMAT for this input: `source` keeps known formats, else JPEG."""
+    if wanted != "source":
+        return wanted
+    return header.source_format or "jpeg"
+
+
+def decode(
+    source: pyvips.Source, header: Header, specs: tuple[SizeSpec, ...], name: str, *, flatten: bool
+) -> pyvips.Image:
+    """Decode once, shrinking on load to the largest size any spec needs.
+
+    The result is upright, sRGB, 8-bit, in memory, and flattened onto white when
+    `flatten` (the output format has no alpha). Animated inputs give their first frame.
+    """
+    width, height = max((s.fit(header.width, header.height) for s in specs), key=lambda wh: wh[0])
+    try:
+        image = pyvips.Image.thumbnail_source(
+            source,
+            width,
+            height=height,
+            size="force",
+            export_profile="srgb",
+            option_string=f"fail_on={FAIL_ON}",
+        )
+        if image.interpretation != "srgb" or image.format != "uchar":
+            image = image.colourspace("srgb")  # grey, 16-bit and what the profile left
+        if image.hasalpha() and flatten:
+            image = image.flatten(background=[255, 255, 255])
+        return image.cast("uchar").copy_memory()
+    except pyvips.Error as error:
+        raise BadImage(f"{name} could not be decoded ({_why(error)})") from None
+
+
+def render(
+    image: pyvips.Image, header: Header, spec: SizeSpec, fmt: str, quality: int
+) -> Rendition:
+    """Resize the decoded image to `spec` (sizes computed from the original) and encode it."""
+    width, height = spec.fit(header.width, header.height)
+    if (width, height) != (image.width, image.height):
+        image = _resize(image, width, height)
+    return Rendition(spec, image.width, image.height, fmt, _encode(image, fmt, quality))
+
+
+def _resize(image: pyvips.Image, width: int, height: int) -> pyvips.Image:
+    hscale, vscale = width / image.width, height / image.height
+    if not image.hasalpha():
+        return image.resize(hscale, vscale=vscale, kernel="lanczos3")
+    # Premultiply so that transparent pixels do not bleed their colour into edges.
+    resized = image.premultiply().resize(hscale, vscale=vscale, kernel="lanczos3")
+    return resized.unpremultiply().cast("uchar")
+
+
+def _encode(image: pyvips.Image, fmt: str, quality: int) -> bytes:
+    # keep="none": no EXIF, XMP, IPTC or ICC leaves the function (GPS must not leak);
+    # the pixels are already sRGB, which is what a profile-less image means.
+    if fmt == "jpeg":
+        data = image.jpegsave_buffer(Q=quality, keep="none", optimize_coding=True)
+    elif fmt == "png":
+        data = image.pngsave_buffer(keep="none", compression=6)
+    elif fmt == "webp":
+        data = image.webpsave_buffer(Q=quality, keep="none", effort=2)
+    elif fmt == "avif":
+        data = image.heifsave_buffer(Q=quality, keep="none", compression="av1", effort=2)
+    elif fmt == "gif":
+        data = image.gifsave_buffer(keep="none")
+    else:  # guarded by config validation; a bug if reached
+        raise ValueError(f"unknown output format {fmt!r}")
+    return bytes(data)
+
+
+def _why(error: pyvips.Error) -> str:
+    """The last line of a libvips error: libvips appends, so it names this failure's cause."""
+    lines = [line.strip() for line in str(error.detail or error.message).splitlines()]
+    lines = [line for line in lines if line]
+    return lines[-1] if lines else "unknown libvips error"
+
+
+def _mp(pixels: int) -> str:
+    return f"{math.floor(pixels / 1e6 * 10) / 10:g} MP"

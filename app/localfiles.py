@@ -1,0 +1,51 @@
+"""A store over local files, so that `python -m app resize` runs the very same pipeline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from app.errors import ObjectGone, PermanentError
+from app.model import ObjectRef
+from app.storage import Download
+
+
+class LocalStore:
+    """Reads the named files; writes renditions below `out_dir` (output prefix removed)."""
+
+    def __init__(self, files: dict[str, Path], out_dir: Path, output_prefix: str) -> None:
+        self._files = files
+        self._out_dir = out_dir
+        self._output_prefix = output_prefix
+
+    def open(self, ref: ObjectRef) -> Download:
+        path = self._files[ref.key]
+        try:
+            body = path.open("rb")
+        except FileNotFoundError:
+            raise ObjectGone(f"{path} does not exist") from None
+        except OSError as error:
+            raise PermanentError(f"{path} cannot be read: {error.strerror}") from None
+        stat = os.fstat(body.fileno())
+        return Download(ref, stat.st_size, f"{stat.st_size:x}-{stat.st_mtime_ns:x}", "", {}, body)
+
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str,
+        cache_control: str,
+        metadata: dict[str, str],
+    ) -> None:
+        del bucket, content_type, cache_control, metadata  # S3 attributes; files have none
+        path = self._out_dir / key.removeprefix(self._output_prefix)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_bytes(data)
+        partial.replace(path)  # atomic: a reader never sees half a file
+
+    def output_path(self, key: str) -> Path:
+        """Where `put` wrote `key`."""
+        return self._out_dir / key.removeprefix(self._output_prefix)

@@ -1,0 +1,69 @@
+"""Value objects that travel between the steps: what to process and how it ended."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["processed", "skipped", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """One S3 object named by an event; `key` is already URL-decoded."""
+
+    bucket: str
+    key: str
+    size: int | None = None
+    etag: str | None = None
+
+    @property
+    def uri(self) -> str:
+        """How messages name the object: s3://bucket/key (or the key alone, for local files)."""
+        return f"s3://{self.bucket}/{self.key}" if self.bucket else self.key
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One rendition as written."""
+
+    key: str
+    width: int
+    height: int
+    bytes: int
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one object ended. `retryable` failures make Lambda (or SQS, or the job) retry."""
+
+    ref: ObjectRef
+    status: Status
+    reason: str | None = None
+    outputs: tuple[Output, ...] = ()
+    retryable: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape reported by the handler and logged per object."""
+        result: dict[str, Any] = {
+            "bucket": self.ref.bucket,
+            "key": self.ref.key,
+            "status": self.status,
+        }
+        if self.reason is not None:
+            result["reason"] = self.reason
+        if self.retryable:
+            result["retryable"] = True
+        result["outputs"] = [
+            {
+                "key": o.key,
+                "width": o.width,
+                "height": o.height,
+                "bytes": o.bytes,
+                "contentType": o.content_type,
+            }
+            for o in self.outputs
+        ]
+        return result

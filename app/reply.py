@@ -1,0 +1,70 @@
+"""Shape the reply each event source expects from the outcomes of its objects."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+    S3BatchOperationEvent,
+    S3BatchOperationResponse,
+    S3BatchOperationResponseRecord,
+)
+
+from app.events import Message, ParsedEvent
+from app.model import Outcome
+
+RESULT_STRING_MAX = 256  # Batch Operations truncates longer result strings in its report
+
+
+def build(parsed: ParsedEvent, outcomes: list[tuple[Message, list[Outcome]]]) -> dict[str, Any]:
+    """The handler's reply: a per-object summary, plus what SQS or the job reads."""
+    flat = [o for _, group in outcomes for o in group]
+    counts = Counter(o.status for o in flat)
+    broken = [m for m, _ in outcomes if m.error]
+    reply: dict[str, Any] = {
+        "processed": counts["processed"],
+        "skipped": counts["skipped"],
+        "failed": counts["failed"] + len(broken),
+        "results": [o.as_dict() for o in flat]
+        + [{"messageId": m.id, "status": "failed", "reason": m.error} for m in broken],
+    }
+    ignored = [reason for m, _ in outcomes for reason in m.ignored]
+    if ignored:
+        reply["ignored"] = ignored
+    if parsed.source == "sqs":
+        # Only what a retry can fix goes back to the queue; the rest is reported, not looped.
+        reply["batchItemFailures"] = [
+            {"itemIdentifier": m.id} for m, group in outcomes if any(o.retryable for o in group)
+        ]
+    if parsed.source == "batch":
+        return _batch_reply(parsed, outcomes)
+    return reply
+
+
+def retryable(outcomes: list[tuple[Message, list[Outcome]]]) -> list[Outcome]:
+    """Outcomes whose failure a retry of the whole event could fix."""
+    return [o for _, group in outcomes for o in group if o.retryable]
+
+
+def _batch_reply(
+    parsed: ParsedEvent, outcomes: list[tuple[Message, list[Outcome]]]
+) -> dict[str, Any]:
+    response = S3BatchOperationResponse(
+        S3BatchOperationEvent(parsed.raw).invocation_schema_version,
+        S3BatchOperationEvent(parsed.raw).invocation_id,
+        "PermanentFailure",
+    )
+    for message, group in outcomes:
+        for outcome in group:
+            code: Literal["Succeeded", "TemporaryFailure", "PermanentFailure"]
+            if outcome.status != "failed":
+                code = "Succeeded"
+                text = outcome.reason or f"wrote {len(outcome.outputs)} copies"
+            else:
+                code = "TemporaryFailure" if outcome.retryable else "PermanentFailure"
+                text = outcome.reason or "failed"
+            response.add_result(
+                S3BatchOperationResponseRecord(str(message.id), code, text[:RESULT_STRING_MAX])
+            )
+    return dict(response.asdict())

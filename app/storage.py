@@ -1,0 +1,140 @@
+"""S3 reads and writes. The boto3 client is passed in, never created here.
+
+Every botocore failure leaves this module classified (see `errors.py`):
+missing object -> ObjectGone, denied -> AccessDenied naming the permission,
+throttling / network / 5xx -> TransientError, anything else -> PermanentError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from app.errors import AccessDenied, ObjectGone, PermanentError, ResizerError, TransientError
+from app.model import ObjectRef
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_GONE = {"NoSuchKey", "404", "NotFound"}
+_DENIED = {
+    "AccessDenied",
+    "403",
+    "Forbidden",
+    "AllAccessDisabled",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+}
+_TRANSIENT = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "InternalError",
+    "ServiceUnavailable",
+    "500",
+    "502",
+    "503",
+    "504",
+}
+
+
+@dataclass(slots=True)
+class Download:
+    """An object being read: its headers now, its bytes as `read(n)` is called."""
+
+    ref: ObjectRef
+    size: int
+    etag: str
+    content_type: str
+    metadata: dict[str, str]
+    _body: Any
+    failure: ResizerError | None = field(default=None)
+
+    def read(self, size: int) -> bytes:
+        """Up to `size` bytes; b"" at the end or after a failure (kept in `failure`).
+
+        libvips calls this from C and cannot carry a Python exception through,
+        so a network failure is recorded here and re-raised by the caller.
+        """
+        if self.failure is not None:
+            return b""
+        try:
+            return bytes(self._body.read(size))
+        except (BotoCoreError, OSError) as error:
+            self.failure = TransientError(
+                f"reading s3://{self.ref.bucket}/{self.ref.key} failed: {error}"
+            )
+            return b""
+
+    def close(self) -> None:
+        self._body.close()
+
+
+class S3Store:
+    """Reads sources and writes renditions through one boto3 S3 client."""
+
+    def __init__(self, client: S3Client) -> None:
+        self._client = client
+
+    def open(self, ref: ObjectRef) -> Download:
+        """Start a GetObject; the headers are read, the body is not."""
+        try:
+            response = self._client.get_object(Bucket=ref.bucket, Key=ref.key)
+        except (ClientError, BotoCoreError) as error:
+            raise _classify(error, "s3:GetObject", ref.bucket, ref.key) from None
+        return Download(
+            ref,
+            int(response.get("ContentLength", 0)),
+            str(response.get("ETag", "")).strip('"'),
+            str(response.get("ContentType", "")),
+            dict(response.get("Metadata", {})),
+            response["Body"],
+        )
+
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str,
+        cache_control: str,
+        metadata: dict[str, str],
+    ) -> None:
+        """Write one rendition in a single PUT, so a reader never sees half of it."""
+        try:
+            self._client.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                CacheControl=cache_control,
+                Metadata=metadata,
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise _classify(error, "s3:PutObject", bucket, key) from None
+
+
+def _classify(error: Exception, action: str, bucket: str, key: str) -> ResizerError:
+    where = f"s3://{bucket}/{key}"
+    if isinstance(error, BotoCoreError):  # connection, timeout: after botocore's retries
+        return TransientError(f"{action} on {where} failed: {error}")
+    assert isinstance(error, ClientError)
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    message = str(error.response.get("Error", {}).get("Message", "")) or code
+    if code in _GONE and action == "s3:GetObject":
+        return ObjectGone(f"{where} no longer exists")
+    if code in _DENIED:
+        return AccessDenied(
+            f"{action} was denied on arn:aws:s3:::{bucket}/{key}: the "
+            f"function's role needs {action} on that resource ({message})"
+        )
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if code in _TRANSIENT or status >= 500 or status == 429:
+        return TransientError(f"{action} on {where} failed after retries: {code} {message}")
+    return PermanentError(f"{action} on {where} failed: {code} {message}")
