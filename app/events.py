@@ -3,9 +3,10 @@
 Shapes: S3 notifications (`Records[].s3`), S3 in SNS (`Records[].Sns.Message`),
 S3 or SNS-wrapped S3 in SQS (`Records[].body`), EventBridge `Object Created`,
 S3 Batch Operations (schema 1.0 and 2.0), and the `s3:TestEvent` S3 sends when
-a notification is configured. Keys are URL-decoded here (Powertools' data
-classes apply `unquote_plus`: S3, EventBridge and Batch Operations all send
-keys URL-encoded).
+a notification is configured. Every source sends keys URL-encoded
+(`my+photo%C3%A9.jpg` is `my photoé.jpg`). Powertools' EventBridge and Batch
+Operations classes decode them; its S3 record class does not, so that one is
+decoded here.
 
 A message is the unit a reply reports on: an SQS message, a Batch Operations
 task, or the whole event for the direct shapes.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import (
     S3BatchOperationEvent,
@@ -99,9 +101,15 @@ def _from_s3(event: dict[str, Any], message_id: str | None) -> Message:
     for record in S3Event(event).records:
         obj = record.s3.get_object
         if not record.event_name.startswith("ObjectCreated"):
-            ignored.append(f"{record.event_name} for {obj.key!r} is not an ObjectCreated event")
+            ignored.append(
+                f"{record.event_name} for {unquote_plus(obj.key)!r} is not an ObjectCreated event"
+            )
             continue
-        refs.append(ObjectRef(record.s3.bucket.name, obj.key, obj.get("size"), obj.get("eTag")))
+        refs.append(
+            ObjectRef(
+                record.s3.bucket.name, unquote_plus(obj.key), obj.get("size"), obj.get("eTag")
+            )
+        )
     return Message(message_id, tuple(refs), tuple(ignored))
 
 

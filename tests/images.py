@@ -1,0 +1,149 @@
+"""Test fixtures made with pyvips: every image kind the function must handle, no files.
+
+The upright picture has a red block in its top-left corner and is grey
+elsewhere, so orientation (rotation and mirroring) can be checked by
+sampling two corners.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import pyvips
+
+RED = (220, 20, 20)
+GREY = (128, 128, 128)
+
+# The transform that turns an upright picture into what a camera stores for
+# EXIF orientation N (the inverse of what a viewer applies on display).
+_STORE = {
+    1: lambda im: im,
+    2: lambda im: im.fliphor(),
+    3: lambda im: im.rot180(),
+    4: lambda im: im.flipver(),
+    5: lambda im: im.rot90().fliphor(),  # transpose, its own inverse
+    6: lambda im: im.rot270(),
+    7: lambda im: im.rot270().fliphor(),  # transverse, its own inverse
+    8: lambda im: im.rot90(),
+}
+
+
+def upright(width: int = 800, height: int = 600) -> pyvips.Image:
+    """An sRGB picture with a red top-left block; the rest is grey with a soft gradient."""
+    x = pyvips.Image.xyz(width, height)[0]
+    texture = (x * (40 / width)).cast("uchar")  # fine detail for the codecs to chew on
+    grey = (texture + GREY[0] - 20).bandjoin([texture + GREY[1] - 20, texture + GREY[2] - 20])
+    block = pyvips.Image.black(width // 4, height // 4).new_from_image(list(RED))
+    return grey.cast("uchar").insert(block.cast("uchar"), 0, 0).copy(interpretation="srgb")
+
+
+def with_orientation(orientation: int, width: int = 800, height: int = 600) -> bytes:
+    """A JPEG whose pixels are stored for EXIF `orientation` and whose tag says so."""
+    stored = _STORE[orientation](upright(width, height)).copy()
+    stored.set_type(pyvips.GValue.gint_type, "orientation", orientation)
+    return bytes(stored.jpegsave_buffer(Q=90))
+
+
+def with_private_metadata() -> bytes:
+    """A JPEG carrying GPS, an author, XMP and an ICC profile: none may leak into copies."""
+    image = upright(640, 480).copy()
+    image.set_type(pyvips.GValue.gstr_type, "exif-ifd3-GPSLatitude", "51/1 30/1 0/1")
+    image.set_type(pyvips.GValue.gstr_type, "exif-ifd3-GPSLatitudeRef", "N")
+    image.set_type(pyvips.GValue.gstr_type, "exif-ifd0-Artist", "A. Person")
+    image.set_type(pyvips.GValue.blob_type, "xmp-data", b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>')
+    return bytes(image.icc_transform("srgb", embedded=False).jpegsave_buffer(keep="all"))
+
+
+def cmyk(*, profile: bool = True) -> bytes:
+    """A CMYK JPEG, with or without its ICC profile."""
+    image = upright(500, 400).icc_export(output_profile="cmyk")
+    if not profile:
+        image = image.copy()
+        image.remove("icc-profile-data")
+    return bytes(image.jpegsave_buffer(Q=90))
+
+
+def sixteen_bit_png() -> bytes:
+    """A 16-bit RGB PNG."""
+    return bytes(
+        (upright(500, 400).cast("ushort") * 257)
+        .copy(interpretation="rgb16")
+        .cast("ushort")
+        .pngsave_buffer()
+    )
+
+
+def alpha_png(alpha: int = 0) -> bytes:
+    """An RGBA PNG whose alpha is `alpha` everywhere (0: fully transparent)."""
+    image = upright(500, 400)
+    return bytes(image.bandjoin(alpha).copy(interpretation="srgb").pngsave_buffer())
+
+
+def grey_jpeg() -> bytes:
+    return bytes(upright(500, 400).colourspace("b-w").jpegsave_buffer())
+
+
+def progressive_jpeg(width: int = 1600, height: int = 1200) -> bytes:
+    return bytes(upright(width, height).jpegsave_buffer(interlace=True))
+
+
+def jpeg(width: int = 1600, height: int = 1200) -> bytes:
+    return bytes(upright(width, height).jpegsave_buffer(Q=85))
+
+
+def png(width: int = 800, height: int = 600) -> bytes:
+    return bytes(upright(width, height).pngsave_buffer())
+
+
+def webp(width: int = 800, height: int = 600) -> bytes:
+    return bytes(upright(width, height).webpsave_buffer())
+
+
+def avif(width: int = 640, height: int = 480) -> bytes:
+    return bytes(upright(width, height).heifsave_buffer(compression="av1", effort=0))
+
+
+def gif(width: int = 640, height: int = 480) -> bytes:
+    return bytes(upright(width, height).gifsave_buffer())
+
+
+def animated_gif(width: int = 320, height: int = 240) -> bytes:
+    """Three different frames, the first upright; stacked with page-height, as libvips does."""
+    first = upright(width, height)
+    frames = [first, first.invert(), first.flipver()]
+    strip = pyvips.Image.arrayjoin(frames, across=1).copy()
+    strip.set_type(pyvips.GValue.gint_type, "page-height", height)
+    return bytes(strip.gifsave_buffer())
+
+
+def forged_png(width: int, height: int) -> bytes:
+    """A tiny PNG whose header (IHDR, CRC fixed) claims `width` x `height` pixels."""
+    data = bytearray(pyvips.Image.black(8, 8).cast("uchar").pngsave_buffer())
+    assert data[12:16] == b"IHDR"
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+def truncated(data: bytes, keep: float = 0.5) -> bytes:
+    return data[: int(len(data) * keep)]
+
+
+def load(data: bytes) -> pyvips.Image:
+    """Decode bytes as a reader would (no autorotation)."""
+    return pyvips.Image.new_from_buffer(data, "")
+
+
+def is_red(pixel: list[float]) -> bool:
+    return pixel[0] > 150 and pixel[1] < 90 and pixel[2] < 90
+
+
+def top_left_is_red(image: pyvips.Image) -> bool:
+    """True if the picture shows upright: red top-left, not red at the other corners."""
+    w, h = image.width, image.height
+    corners = [
+        image(int(w * x), int(h * y))
+        for x, y in ((0.05, 0.05), (0.95, 0.05), (0.05, 0.95), (0.95, 0.95))
+    ]
+    return is_red(corners[0]) and not any(is_red(c) for c in corners[1:])

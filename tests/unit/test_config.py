@@ -1,0 +1,90 @@
+"""Configuration: defaults, and one message that lists every problem."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import config
+from app.errors import ConfigError
+from app.imaging import SizeSpec
+
+
+def test_defaults() -> None:
+    settings = config.load({})
+
+    assert settings.specs == (SizeSpec(300), SizeSpec(600), SizeSpec(900))
+    assert (settings.source_prefix, settings.output_prefix) == ("images/", "copy/")
+    assert settings.output_bucket is None and settings.output_bucket_for("b") == "b"
+    assert settings.key_template == "{prefix}{dir}{stem}-{width}.{ext}"
+    assert (settings.output_format, settings.quality) == ("source", 80)
+    assert settings.cache_control == "public, max-age=31536000, immutable"
+    assert settings.max_input_pixels == 100_000_000
+
+
+def test_boxes_and_widths_mix() -> None:
+    settings = config.load({"RESIZE_WIDTHS": " 128x128, 640 ,1024X768"})
+
+    assert settings.specs == (SizeSpec(128, 128), SizeSpec(640), SizeSpec(1024, 768))
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"RESIZE_WIDTHS": "300,abc"},
+            "invalid RESIZE_WIDTHS '300,abc': expected comma-separated widths or WxH boxes, "
+            "each 1..16384, no repeats (e.g. 300,600,900 or 128x128)",
+        ),
+        ({"RESIZE_WIDTHS": "300,300"}, "invalid RESIZE_WIDTHS '300,300'"),
+        ({"RESIZE_WIDTHS": "0"}, "invalid RESIZE_WIDTHS '0'"),
+        ({"QUALITY": "101"}, "invalid QUALITY '101': expected an integer from 1 to 100"),
+        (
+            {"OUTPUT_FORMAT": "tiff"},
+            "invalid OUTPUT_FORMAT 'tiff': expected one of source, jpeg, png, webp, avif",
+        ),
+        (
+            {"LOG_LEVEL": "loud"},
+            "invalid LOG_LEVEL 'loud': expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+        ),
+        (
+            {"SOURCE_PREFIX": "", "OUTPUT_PREFIX": "copy/"},
+            "invalid SOURCE_PREFIX '' with OUTPUT_PREFIX 'copy/': expected prefixes that do not "
+            "overlap",
+        ),
+        (
+            {"SOURCE_PREFIX": "images/", "OUTPUT_PREFIX": "images/copy/"},
+            "invalid SOURCE_PREFIX 'images/' with OUTPUT_PREFIX 'images/copy/'",
+        ),
+        ({"OUTPUT_PREFIX": ""}, "invalid OUTPUT_PREFIX '': expected a non-empty key prefix"),
+        (
+            {"OUTPUT_KEY_TEMPLATE": "{prefix}{name}.{ext}"},
+            "invalid OUTPUT_KEY_TEMPLATE '{prefix}{name}.{ext}': expected a key template using "
+            "only {prefix}, {dir}, {stem}, {width}, {ext}",
+        ),
+        ({"OUTPUT_KEY_TEMPLATE": "{prefix}{stem}.{ext}"}, "containing {stem} and {width}"),
+        ({"OUTPUT_KEY_TEMPLATE": "thumbs/{stem}-{width}.{ext}"}, "starting with {prefix}"),
+        ({"MAX_INPUT_BYTES": "-1"}, "invalid MAX_INPUT_BYTES '-1': expected a positive number"),
+        ({"CACHE_CONTROL": ""}, "invalid CACHE_CONTROL '': expected a non-empty ASCII header"),
+    ],
+)
+def test_each_bad_value_is_named_with_what_was_expected(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        config.load(env)
+
+    assert message in str(raised.value)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as raised:
+        config.load({"RESIZE_WIDTHS": "x", "QUALITY": "0", "OUTPUT_FORMAT": "bmp"})
+
+    assert len(raised.value.problems) == 3
+    assert str(raised.value).startswith(
+        "invalid configuration (3 problems): invalid RESIZE_WIDTHS 'x'"
+    )
+
+
+def test_overlapping_prefixes_are_fine_in_another_bucket() -> None:
+    settings = config.load({"SOURCE_PREFIX": "", "OUTPUT_BUCKET": "thumbs"})
+
+    assert settings.output_bucket_for("photos") == "thumbs"

@@ -1,0 +1,123 @@
+"""Every event shape in events/ becomes the right object references."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app import events
+from app.errors import EventError
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+B = "image-resizer-local"
+
+
+def load(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "keys"),
+    [
+        ("s3-put.json", "s3", ["images/2024/my photoé.jpg"]),
+        ("s3-put-plain.json", "s3", ["images/2024/cat.jpg"]),
+        (
+            "s3-multi.json",
+            "s3",
+            ["images/batch/one.jpg", "images/batch/two+plus.png", "images/batch/three.webp"],
+        ),
+        ("sns-s3.json", "sns", ["images/sns/cat.jpg"]),
+        ("sqs-s3.json", "sqs", ["images/sqs/one.jpg", "images/sqs/two.png"]),
+        ("sqs-sns-s3.json", "sqs", ["images/sns/cat.jpg"]),
+        ("eventbridge-object-created.json", "eventbridge", ["images/eventbridge/cat photo.jpg"]),
+        ("s3-batch-v1.json", "batch", ["images/backfill/old photo.jpg"]),
+        ("s3-batch-v2.json", "batch", ["images/backfill/new.png"]),
+        ("s3-test-event.json", "test", []),
+    ],
+)
+def test_every_sample_event(name: str, source: str, keys: list[str]) -> None:
+    parsed = events.parse(load(name))
+
+    assert parsed.source == source
+    assert [ref.key for ref in parsed.refs] == keys
+    assert {ref.bucket for ref in parsed.refs} <= {B}
+
+
+def test_sqs_messages_keep_their_ids() -> None:
+    parsed = events.parse(load("sqs-s3.json"))
+
+    assert [m.id for m in parsed.messages] == [
+        "059f36b4-87a3-44ab-83d2-661975830a7d",
+        "2e1424d4-f796-459a-8184-9c92662be6da",
+    ]
+
+
+def test_test_event_inside_sqs_is_ignored_not_failed() -> None:
+    event = load("sqs-s3.json")
+    event["Records"][0]["body"] = json.dumps(load("s3-test-event.json"))
+
+    message = events.parse(event).messages[0]
+    assert (message.refs, message.error) == ((), None)
+    assert "s3:TestEvent" in message.ignored[0]
+
+
+def test_unreadable_sqs_body_is_a_message_error() -> None:
+    event = load("sqs-s3.json")
+    event["Records"][1]["body"] = "not json"
+
+    messages = events.parse(event).messages
+    assert messages[0].refs and messages[0].error is None
+    assert (
+        messages[1].error == "message 2e1424d4-f796-459a-8184-9c92662be6da is not JSON: 'not json'"
+    )
+
+
+def test_deletes_are_ignored_with_a_reason() -> None:
+    event = load("s3-put-plain.json")
+    event["Records"][0]["eventName"] = "ObjectRemoved:Delete"
+
+    message = events.parse(event).messages[0]
+    assert message.refs == ()
+    assert message.ignored == (
+        "ObjectRemoved:Delete for 'images/2024/cat.jpg' is not an ObjectCreated event",
+    )
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"foo": 1, "bar": 2}, "received an object with top-level keys: bar, foo"),
+        ({}, "received an object with top-level keys: none"),
+        ([1, 2], "expected a JSON object, received list"),
+        ({"Records": [{"kinesis": {}}]}, "top-level keys: Records"),
+    ],
+)
+def test_unknown_shapes_fail_with_one_sentence(event: object, message: str) -> None:
+    with pytest.raises(EventError) as raised:
+        events.parse(event)
+
+    assert (
+        str(raised.value).startswith(
+            "unsupported event: expected S3, SNS, SQS, EventBridge or S3 Batch Operations"
+        )
+        or "list" in message
+    )
+    assert message in str(raised.value)
+
+
+@given(st.text(min_size=1, max_size=200))
+def test_any_key_round_trips_through_every_wrapping(name: str) -> None:
+    key = "images/" + name
+    event = load("s3-put-plain.json")
+    event["Records"][0]["s3"]["object"]["key"] = quote_plus(key, safe="/")
+    sqs = load("sqs-s3.json")
+    sqs["Records"] = sqs["Records"][:1]
+    sqs["Records"][0]["body"] = json.dumps(event)
+
+    assert [r.key for r in events.parse(event).refs] == [key]
+    assert [r.key for r in events.parse(sqs).refs] == [key]
