@@ -28,7 +28,7 @@ store = S3Store(
         "s3",
         config=Config(
             # botocore's own retries, bounded; the pool fits every concurrent upload.
-            retries={"mode": "standard", "max_attempts": 4},
+            retries={"mode": "standard", "total_max_attempts": 4},
             connect_timeout=5,
             read_timeout=30,
             max_pool_connections=settings.object_concurrency * (len(settings.specs) + 1),
