@@ -29,11 +29,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def moto_server(port: int, *, quiet: bool = True, timeout: float = 30) -> Iterator[str]:
-    """Run `moto_server` on 127.0.0.1:`port`; yield its endpoint URL; stop it on exit."""
+def moto_server(
+    port: int, *, host: str = "127.0.0.1", quiet: bool = True, timeout: float = 30
+) -> Iterator[str]:
+    """Run moto's server on `host`:`port`; yield its loopback URL; stop it on exit."""
     endpoint = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
         stdout=subprocess.DEVNULL if quiet else None,
         stderr=subprocess.DEVNULL if quiet else None,
         env={**os.environ, **FAKE_AWS_ENV},
