@@ -1,0 +1,124 @@
+"""The README's main job: the local stack, a curl-style invoke, and uploads that trigger."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import images
+
+from devtools.emulator import INVOKE_PATH
+from devtools.s3server import FAKE_AWS_ENV, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_stack_serves_the_readme_flow_and_stops_cleanly() -> None:
+    s3_port, lambda_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT")}
+    stack = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devtools.stack",
+            "--s3-port",
+            str(s3_port),
+            "--lambda-port",
+            str(lambda_port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(iter(stack.stdout.readline, "")), daemon=True
+    )
+    reader.start()
+    try:
+        wait_for(lambda: any("Local stack ready" in line for line in lines), 60, "the banner")
+        endpoint = f"http://127.0.0.1:{s3_port}"
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=FAKE_AWS_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        )
+
+        # curl -XPOST .../invocations -d @events/s3-put.json
+        body = (ROOT / "events" / "s3-put.json").read_bytes()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{lambda_port}{INVOKE_PATH}", data=body, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            reply = json.loads(response.read())
+        assert reply["processed"] == 1, reply
+        listing = s3.list_objects_v2(Bucket="image-resizer-local", Prefix="copy/")["Contents"]
+        assert sorted(o["Key"] for o in listing) == [
+            f"copy/2024/my photoé-{w}.jpg" for w in (300, 600, 900)
+        ]
+
+        # An upload under images/ makes its copies by itself; the copies trigger nothing.
+        s3.put_object(
+            Bucket="image-resizer-local", Key="images/uploads/new photo.png", Body=images.png()
+        )
+
+        def copies() -> list[str]:
+            found = s3.list_objects_v2(Bucket="image-resizer-local", Prefix="copy/uploads/").get(
+                "Contents", []
+            )
+            return [o["Key"] for o in found]
+
+        made = wait_for(lambda: len(copies()) == 3 and copies(), 60, "copies of the upload")
+        assert sorted(made) == [f"copy/uploads/new photo-{w}.png" for w in (300, 600, 900)]
+        time.sleep(3)  # time enough for any (wrong) notification about the copies
+        delivered = [line for line in lines if line.startswith("delivered")]
+        assert delivered[-1].strip() == "delivered 1 message(s): 1 processed, 0 skipped, 0 failed"
+        assert sum("1 processed" in line for line in delivered) == 1
+    finally:
+        stack.send_signal(signal.SIGINT)
+        status = stack.wait(timeout=30)
+    assert status == 0
+    assert not port_open(s3_port) and not port_open(lambda_port)
+    assert "stopping" in "".join(lines)
+    assert not runtimes_for(lambda_port), "a runtime process outlived the stack"
+
+
+def runtimes_for(port: int) -> list[str]:
+    """Processes whose environment points the Lambda runtime at `port`."""
+    marker = f"AWS_LAMBDA_RUNTIME_API=127.0.0.1:{port}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker in environ.read_bytes():
+                found.append(environ.parent.name)
+        except OSError:
+            continue
+    return found
