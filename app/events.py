@@ -78,10 +78,15 @@ def parse(event: Any) -> ParsedEvent:
     if event.get("source") == "aws.s3" and "detail" in event:
         return ParsedEvent("eventbridge", (_from_eventbridge(event, None),), event)
     if "invocationSchemaVersion" in event and "tasks" in event:
-        batch = S3BatchOperationEvent(event)
+        tasks = list(S3BatchOperationEvent(event).tasks)
+        if len(tasks) != 1:  # its reply schema has room for exactly one result
+            raise EventError(
+                "unsupported event: S3 Batch Operations sends one task per "
+                f"invocation; received {len(tasks)}"
+            )
         return ParsedEvent(
             "batch",
-            tuple(Message(t.task_id, (ObjectRef(t.s3_bucket, t.s3_key),)) for t in batch.tasks),
+            (Message(tasks[0].task_id, (ObjectRef(tasks[0].s3_bucket, tasks[0].s3_key),)),),
             event,
         )
     if event.get("Event") == "s3:TestEvent":

@@ -8,6 +8,7 @@ libvips, the S3 client and the logger.
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -48,8 +49,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             logger.error("unreadable message", extra={"reason": message.error})
 
     refs = parsed.refs
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
     with ThreadPoolExecutor(max_workers=settings.object_concurrency) as pool:
-        flat = list(pool.map(lambda ref: pipeline.process(ref, settings, store), refs))
+        flat = list(pool.map(lambda ref: pipeline.process(ref, settings, store, deadline), refs))
     for outcome in flat:
         _log(outcome)
 

@@ -29,6 +29,11 @@ class LocalStore:
         stat = os.fstat(body.fileno())
         return Download(ref, stat.st_size, f"{stat.st_size:x}-{stat.st_mtime_ns:x}", "", {}, body)
 
+    def source_etag_of(self, bucket: str, key: str) -> str | None:
+        """Files carry no metadata: local copies are always made again."""
+        del bucket, key
+        return None
+
     def put(
         self,
         bucket: str,

@@ -17,11 +17,18 @@ from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientE
 from app.model import ObjectRef, Outcome, Output
 from app.storage import Download
 
+# What an object may need before it is worth starting: a generous bound on a large
+# photo's GET, decode, encodes and PUTs, so that it never dies half-way.
+BASE_MS = 3000
+MS_PER_MB = 200
+
 
 class Store(Protocol):
     """Where sources are read from and renditions written to."""
 
     def open(self, ref: ObjectRef) -> Download: ...
+
+    def source_etag_of(self, bucket: str, key: str) -> str | None: ...
 
     def put(
         self,
@@ -35,11 +42,17 @@ class Store(Protocol):
     ) -> None: ...
 
 
-def process(ref: ObjectRef, settings: Settings, store: Store) -> Outcome:
-    """Make every rendition of `ref`; classify whatever goes wrong."""
+def process(
+    ref: ObjectRef, settings: Settings, store: Store, deadline: float | None = None
+) -> Outcome:
+    """Make every rendition of `ref`; classify whatever goes wrong.
+
+    `deadline` (a `time.monotonic()` value) is when Lambda will stop the invocation:
+    an object that cannot finish before it is not started, and left for a retry.
+    """
     details: dict[str, Any] = {}
     try:
-        outputs = _run(ref, settings, store, details)
+        outputs = _run(ref, settings, store, details, deadline)
     except Skip as skip:
         return Outcome(ref, "skipped", str(skip), details=details)
     except PermanentError as error:
@@ -50,7 +63,11 @@ def process(ref: ObjectRef, settings: Settings, store: Store) -> Outcome:
 
 
 def _run(
-    ref: ObjectRef, settings: Settings, store: Store, details: dict[str, Any]
+    ref: ObjectRef,
+    settings: Settings,
+    store: Store,
+    details: dict[str, Any],
+    deadline: float | None,
 ) -> tuple[Output, ...]:
     out_bucket = settings.output_bucket_for(ref.bucket)
     reason = naming.skip_reason(
@@ -61,6 +78,7 @@ def _run(
     if reason:
         raise Skip(reason)
     _check_size(ref, ref.size, settings)  # from the event: refuse before any request
+    _check_time(ref, deadline)
 
     clock = _Clock(details)
     download = store.open(ref)
@@ -78,6 +96,9 @@ def _run(
             header = imaging.read_header(source, settings.max_input_pixels, ref.uri)
             details.update(width=header.width, height=header.height, loader=header.loader)
             fmt = imaging.output_format(header, settings.output_format)
+            keys = {spec: _output_key(settings, ref, spec, fmt) for spec in settings.specs}
+            if _up_to_date(store, out_bucket, list(keys.values()), download.etag):
+                raise Skip(f"up to date: every copy already exists for ETag {download.etag}")
             image = imaging.decode(
                 source, header, settings.specs, ref.uri, flatten=not imaging.FORMATS[fmt][2]
             )
@@ -93,24 +114,20 @@ def _run(
 
     def write(spec: imaging.SizeSpec) -> Output:
         rendition = imaging.render(image, header, spec, fmt, settings.quality)
-        key = naming.output_key(
-            settings.key_template,
-            source_key=ref.key,
-            source_prefix=settings.source_prefix,
-            output_prefix=settings.output_prefix,
-            width=spec.label,
-            ext=rendition.extension,
-        )
         store.put(
             out_bucket,
-            key,
+            keys[spec],
             rendition.data,
             content_type=rendition.content_type,
             cache_control=settings.cache_control,
             metadata=metadata,
         )
         return Output(
-            key, rendition.width, rendition.height, len(rendition.data), rendition.content_type
+            keys[spec],
+            rendition.width,
+            rendition.height,
+            len(rendition.data),
+            rendition.content_type,
         )
 
     # libvips releases the GIL while encoding, and uploads wait on the network:
@@ -119,6 +136,39 @@ def _run(
         outputs = tuple(pool.map(write, settings.specs))
     clock.lap("encode_upload_ms")
     return outputs
+
+
+def _output_key(settings: Settings, ref: ObjectRef, spec: imaging.SizeSpec, fmt: str) -> str:
+    return naming.output_key(
+        settings.key_template,
+        source_key=ref.key,
+        source_prefix=settings.source_prefix,
+        output_prefix=settings.output_prefix,
+        width=spec.label,
+        ext=imaging.FORMATS[fmt][0],
+    )
+
+
+def _up_to_date(store: Store, bucket: str, keys: list[str], etag: str) -> bool:
+    """True if every copy exists and was made from this very version of the source."""
+    if not etag:
+        return False
+    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
+        return all(
+            found == etag for found in pool.map(lambda key: store.source_etag_of(bucket, key), keys)
+        )
+
+
+def _check_time(ref: ObjectRef, deadline: float | None) -> None:
+    if deadline is None:
+        return
+    left_ms = (deadline - time.monotonic()) * 1000
+    need_ms = BASE_MS + MS_PER_MB * (ref.size or 0) / 1e6
+    if left_ms < need_ms:
+        raise TransientError(
+            f"not started: {left_ms:,.0f} ms left before the Lambda deadline "
+            f"and {ref.uri} needs up to {need_ms:,.0f} ms; left for a retry"
+        )
 
 
 def _check_size(ref: ObjectRef, size: int | None, settings: Settings) -> None:

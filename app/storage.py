@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from app import naming
 from app.errors import AccessDenied, ObjectGone, PermanentError, ResizerError, TransientError
 from app.model import ObjectRef
 
@@ -95,6 +96,18 @@ class S3Store:
             dict(response.get("Metadata", {})),
             response["Body"],
         )
+
+    def source_etag_of(self, bucket: str, key: str) -> str | None:
+        """The source ETag recorded on an existing copy; None if absent or unreadable.
+
+        Reading it needs s3:GetObject on the output prefix; without that permission
+        (or on any error) the copy is simply made again, which is always correct.
+        """
+        try:
+            head = self._client.head_object(Bucket=bucket, Key=key)
+        except (ClientError, BotoCoreError):
+            return None
+        return head.get("Metadata", {}).get(naming.SOURCE_ETAG)
 
     def put(
         self,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
 
@@ -24,19 +23,3 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"no image corpus at {CORPUS}")
     return CORPUS
-
-
-def render(
-    data: bytes,
-    specs: tuple[imaging.SizeSpec, ...] = (),
-    fmt: str = "source",
-    quality: int = 80,
-    max_pixels: int = 100_000_000,
-) -> list[imaging.Rendition]:
-    """The pure image core on bytes, through a streaming source as in the function."""
-    specs = specs or tuple(imaging.SizeSpec(w) for w in (300, 600, 900))
-    source = imaging.stream_source(io.BytesIO(data).read)
-    header = imaging.read_header(source, max_pixels, "test.img")
-    out = imaging.output_format(header, fmt)
-    image = imaging.decode(source, header, specs, "test.img", flatten=not imaging.FORMATS[out][2])
-    return [imaging.render(image, header, spec, out, quality) for spec in specs]

@@ -7,7 +7,7 @@ from urllib.parse import quote_plus
 
 import images
 import pytest
-from conftest import LambdaContext, sample_event
+from harness import LambdaContext, sample_event
 
 pytestmark = pytest.mark.corpus
 

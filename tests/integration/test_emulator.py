@@ -12,7 +12,7 @@ from typing import Any
 
 import images
 import pytest
-from conftest import sample_event
+from harness import sample_event
 
 from devtools.emulator import INVOKE_PATH, Emulator
 

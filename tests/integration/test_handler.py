@@ -6,8 +6,8 @@ from typing import Any
 
 import images
 import pytest
-from conftest import LambdaContext, sample_event
 from faults import fault_proxy
+from harness import LambdaContext, sample_event
 
 from app.errors import TransientError
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import images
 import pytest
-from conftest import render
+from helpers import render
 
 from app.errors import BadImage, InputTooLarge
 from app.imaging import SizeSpec

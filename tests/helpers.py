@@ -1,0 +1,23 @@
+"""Helpers shared by the tests: the pure image core run the way the function runs it."""
+
+from __future__ import annotations
+
+import io
+
+from app import imaging
+
+
+def render(
+    data: bytes,
+    specs: tuple[imaging.SizeSpec, ...] = (),
+    fmt: str = "source",
+    quality: int = 80,
+    max_pixels: int = 100_000_000,
+) -> list[imaging.Rendition]:
+    """The pure image core on bytes, through a streaming source as in the function."""
+    specs = specs or tuple(imaging.SizeSpec(w) for w in (300, 600, 900))
+    source = imaging.stream_source(io.BytesIO(data).read)
+    header = imaging.read_header(source, max_pixels, "test.img")
+    out = imaging.output_format(header, fmt)
+    image = imaging.decode(source, header, specs, "test.img", flatten=not imaging.FORMATS[out][2])
+    return [imaging.render(image, header, spec, out, quality) for spec in specs]

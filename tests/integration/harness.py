@@ -1,0 +1,81 @@
+"""A real S3 API (moto's server, one per session) on loopback, and the handler wired to it."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+
+from devtools.s3server import FAKE_AWS_ENV, free_port, moto_server
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+SAMPLE_BUCKET = "image-resizer-local"
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    with moto_server(free_port()) as endpoint:
+        saved = dict(os.environ)
+        os.environ.update(FAKE_AWS_ENV)
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        try:
+            yield endpoint
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+@pytest.fixture
+def s3(s3_endpoint: str) -> Any:
+    return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+
+
+@pytest.fixture
+def bucket(s3: Any) -> str:
+    """A new, empty bucket for one test."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that the function reads."""
+
+    function_name: str = "image-resizer"
+    memory_limit_in_mb: int = 1769
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:image-resizer"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    remaining_ms: int = 60_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def load_handler(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch):
+    """Import app.handler afresh under the given environment (a cold start)."""
+
+    def load(**env: str) -> ModuleType:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        import app.handler
+
+        return importlib.reload(app.handler)
+
+    return load
+
+
+def sample_event(name: str, bucket: str) -> dict[str, Any]:
+    """An event from events/, pointed at `bucket`."""
+    text = (EVENTS / name).read_text().replace(SAMPLE_BUCKET, bucket)
+    return json.loads(text)

@@ -1,0 +1,199 @@
+"""Hostile input and failure semantics, end to end against the S3 server."""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+from typing import Any
+from urllib.parse import quote_plus
+
+import images
+import pytest
+from faults import fault_proxy
+from harness import LambdaContext, sample_event
+
+JPEG = images.jpeg(1200, 900)
+
+
+def put(s3: Any, bucket: str, key: str, data: bytes) -> None:
+    s3.put_object(Bucket=bucket, Key=key, Body=data)
+
+
+def s3_event(bucket: str, keys: list[str]) -> dict[str, Any]:
+    event = sample_event("s3-put-plain.json", bucket)
+    template = event["Records"][0]
+    event["Records"] = [
+        {
+            **template,
+            "s3": {
+                **template["s3"],
+                "object": {
+                    **template["s3"]["object"],
+                    "key": quote_plus(k, safe="/"),
+                    "size": None,
+                },
+            },
+        }
+        for k in keys
+    ]
+    return event
+
+
+def test_redelivered_event_is_skipped_as_up_to_date_without_new_uploads(s3, bucket, load_handler):
+    put(s3, bucket, "images/2024/cat.jpg", JPEG)
+    handler = load_handler()
+    first = handler.handler(sample_event("s3-put-plain.json", bucket), LambdaContext())
+    stamps = {
+        k: s3.head_object(Bucket=bucket, Key=k)["LastModified"]
+        for k in (o["key"] for o in first["results"][0]["outputs"])
+    }
+
+    again = handler.handler(sample_event("s3-put-plain.json", bucket), LambdaContext())
+
+    outcome = again["results"][0]
+    assert outcome["status"] == "skipped"
+    assert outcome["reason"].startswith("up to date: every copy already exists for ETag ")
+    assert stamps == {k: s3.head_object(Bucket=bucket, Key=k)["LastModified"] for k in stamps}
+
+    put(s3, bucket, "images/2024/cat.jpg", images.png(1200, 900))  # a new version: redo
+    third = handler.handler(sample_event("s3-put-plain.json", bucket), LambdaContext())
+    assert third["results"][0]["status"] == "processed"
+
+
+def test_objects_that_cannot_finish_before_the_deadline_are_not_started(s3, bucket, load_handler):
+    put(s3, bucket, "images/2024/cat.jpg", JPEG)
+    handler = load_handler()
+    event = sample_event("sqs-s3.json", bucket)
+    put(s3, bucket, "images/sqs/one.jpg", JPEG)
+    put(s3, bucket, "images/sqs/two.png", images.png())
+
+    result = handler.handler(event, LambdaContext(remaining_ms=1500))
+
+    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == [
+        r["messageId"] for r in event["Records"]
+    ]
+    reason = result["results"][0]["reason"]
+    assert reason.startswith("not started: ") and "before the Lambda deadline" in reason
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="copy/").get("KeyCount") == 0
+
+
+def test_sqs_reports_only_retryable_messages_as_batch_item_failures(
+    s3, bucket, s3_endpoint, load_handler, monkeypatch
+):
+    event = sample_event("sqs-s3.json", bucket)
+    event["Records"].append({**event["Records"][0], "messageId": "bad-body", "body": "{}"})
+    put(s3, bucket, "images/sqs/one.jpg", b"not an image")  # permanent: not retried
+    put(s3, bucket, "images/sqs/two.png", images.png())  # throttled: retried
+    with fault_proxy(s3_endpoint) as (endpoint, proxy):
+        proxy.rules["sqs/two.png"] = "SlowDown"
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        handler = load_handler()
+        result = handler.handler(event, LambdaContext())
+
+    assert result["batchItemFailures"] == [{"itemIdentifier": event["Records"][1]["messageId"]}]
+    statuses = [(r.get("key") or r.get("messageId"), r["status"]) for r in result["results"]]
+    assert statuses == [
+        ("images/sqs/one.jpg", "failed"),
+        ("images/sqs/two.png", "failed"),
+        ("bad-body", "failed"),
+    ]
+    assert result["results"][2]["reason"] == (
+        "message bad-body holds no S3 notification (top-level keys: none)"
+    )
+
+
+@pytest.mark.parametrize("schema", ["1", "2"])
+def test_batch_operations_reply_in_its_schema_with_classified_results(
+    schema, s3, bucket, s3_endpoint, load_handler, monkeypatch
+):
+    for key, data in (("ok", JPEG), ("bad", b"GIF89a broken"), ("slow", JPEG)):
+        put(s3, bucket, f"images/backfill/{key}.jpg", data)
+    codes = {}
+    with fault_proxy(s3_endpoint) as (endpoint, proxy):
+        proxy.rules["backfill/slow.jpg"] = "SlowDown"
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        handler = load_handler()
+        for name in ("ok", "bad", "slow"):  # Batch Operations sends one task per invocation
+            event = sample_event(f"s3-batch-v{schema}.json", bucket)
+            event["tasks"][0].update(taskId=name, s3Key=f"images/backfill/{name}.jpg")
+            result = handler.handler(event, LambdaContext())
+            assert result["invocationSchemaVersion"] == f"{schema}.0"
+            assert result["invocationId"] == event["invocationId"]
+            assert result["treatMissingKeysAs"] == "PermanentFailure"
+            [task] = result["results"]
+            codes[task["taskId"]] = (task["resultCode"], task["resultString"])
+
+    assert codes["ok"] == ("Succeeded", "wrote 3 copies")
+    assert codes["bad"][0] == "PermanentFailure" and "not an image" in codes["bad"][1]
+    assert codes["slow"][0] == "TemporaryFailure" and "SlowDown" in codes["slow"][1]
+
+
+def test_unknown_event_fails_with_one_sentence(load_handler):
+    handler = load_handler()
+
+    with pytest.raises(Exception, match=r"received an object with top-level keys: detail, foo"):
+        handler.handler({"foo": 1, "detail": {}}, LambdaContext())
+
+
+def hostile_files() -> dict[str, bytes]:
+    """Damaged encodings cut at many offsets, flipped bytes, forged headers, non-images."""
+    rng = random.Random(1234)  # the same files every run
+    sources = {
+        "jpg": images.jpeg(640, 480),
+        "png": images.png(640, 480),
+        "webp": images.webp(640, 480),
+        "gif": images.gif(320, 240),
+        "avif": images.avif(320, 240),
+    }
+    files: dict[str, bytes] = {}
+    for ext, data in sources.items():
+        for fraction in (0.0, 0.01, 0.1, 0.3, 0.6, 0.9, 0.99):
+            files[f"cut-{int(fraction * 100)}.{ext}"] = data[: int(len(data) * fraction)]
+        for n in range(3):
+            flipped = bytearray(data)
+            for _ in range(20):
+                flipped[rng.randrange(16, len(flipped))] ^= 0xFF
+            files[f"flip-{n}.{ext}"] = bytes(flipped)
+    files["forged-huge.png"] = images.forged_png(65535, 65535)
+    files["forged-wide.png"] = images.forged_png(1_000_000, 1)
+    files["text.jpg"] = b"Hello, I am a text file with an image name.\n" * 10
+    files["html.png"] = b"<html><body>not an image</body></html>"
+    files["svg.jpg"] = b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>'
+    files["random.webp"] = rng.randbytes(4096)
+    return files
+
+
+@pytest.mark.timeout(240)
+def test_hostile_files_each_end_in_a_classified_outcome(s3, bucket, load_handler):
+    files = hostile_files()
+    for name, data in files.items():
+        put(s3, bucket, f"images/hostile/{name}", data)
+    handler = load_handler()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    result = handler.handler(
+        s3_event(bucket, [f"images/hostile/{n}" for n in files]), LambdaContext()
+    )
+
+    assert len(result["results"]) == len(files)
+    for outcome in result["results"]:
+        name = outcome["key"].rsplit("/", 1)[-1]
+        assert "retryable" not in outcome, name
+        if outcome["status"] == "processed":  # some flipped bytes still decode
+            assert name.startswith("flip-") or name.startswith("cut-99"), name
+            assert outcome["outputs"][0]["width"] <= 300
+        else:
+            assert outcome["status"] == "failed", name
+            assert outcome["reason"].startswith(f"s3://{bucket}/images/hostile/{name} "), name
+    failed = {
+        r["key"].rsplit("/", 1)[-1]: r["reason"]
+        for r in result["results"]
+        if r["status"] == "failed"
+    }
+    assert "(MAX_INPUT_PIXELS)" in failed["forged-huge.png"]
+    assert failed["cut-0.jpg"].endswith("is empty (0 bytes)")
+    assert "not an image in a supported format" in failed["svg.jpg"]
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    assert grown_mb < 512, f"peak memory grew by {grown_mb:.0f} MB on small hostile files"
+    json.dumps(result)  # the reply is always serialisable
