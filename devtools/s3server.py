@@ -38,7 +38,8 @@ def moto_server(
         [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
         stdout=subprocess.DEVNULL if quiet else None,
         stderr=subprocess.DEVNULL if quiet else None,
-        env={**os.environ, **FAKE_AWS_ENV},
+        # AWS-managed IAM policies (AWSLambdaBasicExecutionRole, ...) exist, as in AWS.
+        env={**os.environ, **FAKE_AWS_ENV, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
     )
     try:
         _wait_ready(endpoint, process, timeout)

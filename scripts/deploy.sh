@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# Deploy image-resizer to AWS Lambda, or remove it (--destroy). Safe to run again.
+# Run with --help for the options; --dry-run prints every call and changes nothing.
+set -euo pipefail
+shopt -s inherit_errexit  # a failed read inside $(...) stops the script too
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/deploy.sh --bucket NAME [options]
+       scripts/deploy.sh --bucket NAME --destroy [options]
+
+Builds the image, pushes it to ECR, creates or updates the function, its role and
+its failure queue, and wires the bucket's ObjectCreated notification (merged into
+the bucket's existing notifications). Every step is safe to run again.
+
+Options (each also settable by the environment variable shown):
+  --bucket NAME               source bucket (required)                    DEPLOY_BUCKET
+  --function-name NAME        function, role, repository and queue name   DEPLOY_FUNCTION_NAME
+                              (default image-resizer)
+  --region REGION             default: the AWS configuration's region     DEPLOY_REGION
+  --arch arm64|x86_64         default arm64                               DEPLOY_ARCH
+  --source-prefix PREFIX      default images/                             DEPLOY_SOURCE_PREFIX
+  --output-prefix PREFIX      default copy/                               DEPLOY_OUTPUT_PREFIX
+  --output-bucket NAME        default: the source bucket                  DEPLOY_OUTPUT_BUCKET
+  --widths LIST               RESIZE_WIDTHS, default 300,600,900          DEPLOY_WIDTHS
+  --memory MB                 default 1769 (one full vCPU)                DEPLOY_MEMORY
+  --timeout SECONDS           default 60                                  DEPLOY_TIMEOUT
+  --reserved-concurrency N    default: none (unreserved)                  DEPLOY_RESERVED_CONCURRENCY
+  --tag TAG                   image tag, default: the git commit          DEPLOY_TAG
+  --dry-run                   print every AWS and docker call; change nothing
+                              (read-only calls still run, to plan create vs update)
+  --destroy                   remove what this script created, and nothing else
+  -h, --help                  this text
+
+Needs: aws (CLI v1 or v2), docker with buildx, python3, git (for the default tag).
+EOF
+}
+
+die() { echo "deploy.sh: $*" >&2; exit 2; }
+
+bucket="${DEPLOY_BUCKET:-}"
+function_name="${DEPLOY_FUNCTION_NAME:-image-resizer}"
+region="${DEPLOY_REGION:-}"
+arch="${DEPLOY_ARCH:-arm64}"
+source_prefix="${DEPLOY_SOURCE_PREFIX-images/}"
+output_prefix="${DEPLOY_OUTPUT_PREFIX-copy/}"
+output_bucket="${DEPLOY_OUTPUT_BUCKET:-}"
+widths="${DEPLOY_WIDTHS:-300,600,900}"
+memory="${DEPLOY_MEMORY:-1769}"
+timeout="${DEPLOY_TIMEOUT:-60}"
+reserved="${DEPLOY_RESERVED_CONCURRENCY:-}"
+tag="${DEPLOY_TAG:-}"
+dry_run=0
+destroy=0
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --bucket) bucket="${2-}"; shift 2 ;;
+    --function-name) function_name="${2-}"; shift 2 ;;
+    --region) region="${2-}"; shift 2 ;;
+    --arch) arch="${2-}"; shift 2 ;;
+    --source-prefix) source_prefix="${2-}"; shift 2 ;;
+    --output-prefix) output_prefix="${2-}"; shift 2 ;;
+    --output-bucket) output_bucket="${2-}"; shift 2 ;;
+    --widths) widths="${2-}"; shift 2 ;;
+    --memory) memory="${2-}"; shift 2 ;;
+    --timeout) timeout="${2-}"; shift 2 ;;
+    --reserved-concurrency) reserved="${2-}"; shift 2 ;;
+    --tag) tag="${2-}"; shift 2 ;;
+    --dry-run) dry_run=1; shift ;;
+    --destroy) destroy=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+done
+
+# --- 1. inputs, then tools: nothing is touched before all of them pass ---------------
+
+[ -n "$bucket" ] || die "--bucket is required: the S3 bucket whose uploads are resized"
+[[ "$bucket" =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] \
+  || die "invalid --bucket '$bucket': expected an S3 bucket name (3-63 of a-z 0-9 . -)"
+output_bucket="${output_bucket:-$bucket}"
+[[ "$output_bucket" =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] \
+  || die "invalid --output-bucket '$output_bucket': expected an S3 bucket name"
+[[ "$function_name" =~ ^[A-Za-z0-9_-]{1,56}$ ]] \
+  || die "invalid --function-name '$function_name': expected 1-56 of A-Z a-z 0-9 _ -"
+case "$arch" in
+  arm64) platform=linux/arm64 ;;
+  x86_64) platform=linux/amd64 ;;
+  *) die "invalid --arch '$arch': expected arm64 or x86_64" ;;
+esac
+[ -n "$source_prefix" ] || die "invalid --source-prefix '': an empty source prefix makes \
+every upload, the function's own copies included, trigger the function again: an \
+infinite loop billed per invocation. Use a prefix such as images/"
+[ -n "$output_prefix" ] || die "invalid --output-prefix '': expected a prefix such as copy/"
+for prefix in "$source_prefix" "$output_prefix"; do
+  [[ "$prefix" =~ ^[A-Za-z0-9/!_.\'()*\ -]+$ ]] \
+    || die "invalid prefix '$prefix': expected letters, digits, spaces and / ! _ . ' ( ) * -"
+done
+if [ "$output_bucket" = "$bucket" ] && { [[ "$output_prefix" == "$source_prefix"* ]] \
+    || [[ "$source_prefix" == "$output_prefix"* ]]; }; then
+  die "invalid prefixes: --source-prefix '$source_prefix' and --output-prefix \
+'$output_prefix' overlap in bucket '$bucket', so every copy would trigger the function \
+again: an infinite loop billed per invocation. Use prefixes that do not start with each \
+other, or --output-bucket"
+fi
+[[ "$widths" =~ ^[0-9]+(x[0-9]+)?(,[0-9]+(x[0-9]+)?)*$ ]] \
+  || die "invalid --widths '$widths': expected comma-separated widths or WxH boxes, e.g. 300,600,900"
+[[ "$memory" =~ ^[0-9]+$ ]] && [ "$memory" -ge 128 ] && [ "$memory" -le 10240 ] \
+  || die "invalid --memory '$memory': expected megabytes from 128 to 10240"
+[[ "$timeout" =~ ^[0-9]+$ ]] && [ "$timeout" -ge 1 ] && [ "$timeout" -le 900 ] \
+  || die "invalid --timeout '$timeout': expected seconds from 1 to 900"
+[ -z "$reserved" ] || [[ "$reserved" =~ ^[0-9]+$ ]] \
+  || die "invalid --reserved-concurrency '$reserved': expected a whole number"
+
+for tool in aws python3; do
+  command -v "$tool" >/dev/null || die "'$tool' is not on PATH; install it first"
+done
+if [ "$destroy" = 0 ]; then
+  command -v docker >/dev/null || die "'docker' is not on PATH; install Docker first"
+  docker buildx version >/dev/null 2>&1 \
+    || die "'docker buildx' is not available; install the buildx plugin"
+  if [ -z "$tag" ]; then
+    tag="$(git -C "$(dirname "$0")/.." rev-parse --short=12 HEAD 2>/dev/null)" \
+      || die "no --tag given and no git commit to tag the image with"
+  fi
+  [[ "$tag" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "invalid --tag '$tag'"
+fi
+if [ -z "$region" ]; then
+  region="$(aws configure get region 2>/dev/null || true)"
+  region="${region:-${AWS_REGION:-${AWS_DEFAULT_REGION:-}}}"
+  [ -n "$region" ] || die "no region: pass --region or configure one (aws configure)"
+fi
+export AWS_DEFAULT_REGION="$region" AWS_REGION="$region" AWS_PAGER=""
+
+# --- helpers ---------------------------------------------------------------------------
+
+say() { printf '\n== %s\n' "$*"; }
+show() { { printf '+'; printf ' %q' "$@"; printf '\n'; } >&2; }
+# A call that changes something: shown, and run unless --dry-run.
+run() { show "$@"; [ "$dry_run" = 1 ] || "$@"; }
+# A call that only reads: shown and run, even with --dry-run.
+read_only() { show "$@"; "$@"; }
+json() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$1"; }
+
+repository="$function_name"
+role="$function_name-role"
+queue="$function_name-failures"
+notification_id="$function_name-object-created"
+statement_id="s3-invoke-${bucket//./-}"
+
+account="$(read_only aws sts get-caller-identity --query Account --output text)"
+read_only aws s3api head-bucket --bucket "$bucket" >/dev/null 2>&1 \
+  || die "bucket '$bucket' does not exist or this account cannot reach it (region $region)"
+role_arn="arn:aws:iam::$account:role/$role"
+queue_arn="arn:aws:sqs:$region:$account:$queue"
+function_arn="arn:aws:lambda:$region:$account:function:$function_name"
+
+# Merge (or, with "remove", take out) this function's notification in the bucket's
+# configuration, keeping every other notification exactly as it was.
+merged_notifications() {
+  local current
+  current="$(read_only aws s3api get-bucket-notification-configuration --bucket "$bucket" \
+    --output json)"
+  python3 - "$1" "$notification_id" "$function_arn" "$source_prefix" "$current" <<'PY'
+import json, sys
+mode, ident, arn, prefix, current = sys.argv[1:]
+config = json.loads(current or "{}")
+config.pop("ResponseMetadata", None)
+mine = [c for c in config.get("LambdaFunctionConfigurations", []) if c.get("Id") != ident]
+if mode == "add":
+    mine.append({"Id": ident, "LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"],
+                 "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}}})
+config["LambdaFunctionConfigurations"] = mine
+print(json.dumps({k: v for k, v in config.items() if v}))
+PY
+}
+
+exists() { "$@" >/dev/null 2>&1; }
+
+# AWS CLI v1 ignores AWS_ENDPOINT_URL[_SQS] for SQS (it pins SQS's legacy host names),
+# so SQS calls pass the endpoint explicitly when one is set (local AWS APIs).
+sqs_endpoint="${AWS_ENDPOINT_URL_SQS:-${AWS_ENDPOINT_URL:-}}"
+aws_sqs() { aws ${sqs_endpoint:+--endpoint-url "$sqs_endpoint"} sqs "$@"; }
+
+# --- --destroy -------------------------------------------------------------------------
+
+if [ "$destroy" = 1 ]; then
+  say "Removing $function_name's notification from s3://$bucket (others stay)"
+  notifications="$(merged_notifications remove)"
+  run aws s3api put-bucket-notification-configuration --bucket "$bucket" \
+    --notification-configuration "$notifications"
+  if exists aws lambda get-function --function-name "$function_name"; then
+    say "Deleting function $function_name"
+    run aws lambda delete-function --function-name "$function_name"
+  fi
+  if queue_url="$(aws_sqs get-queue-url --queue-name "$queue" --query QueueUrl \
+      --output text 2>/dev/null)"; then
+    say "Deleting failure queue $queue"
+    run aws_sqs delete-queue --queue-url "$queue_url"
+  fi
+  if exists aws iam get-role --role-name "$role"; then
+    say "Deleting role $role"
+    # Either may be missing after a deploy that stopped half-way: that is not an error.
+    run aws iam delete-role-policy --role-name "$role" --policy-name s3-and-failures || true
+    run aws iam detach-role-policy --role-name "$role" \
+      --policy-arn arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole || true
+    run aws iam delete-role --role-name "$role"
+  fi
+  if exists aws ecr describe-repositories --repository-names "$repository"; then
+    say "Deleting repository $repository and its images"
+    run aws ecr delete-repository --repository-name "$repository" --force
+  fi
+  say "Removed. The bucket and its objects (uploads and copies) were left untouched."
+  exit 0
+fi
+
+# --- 2. image: repository, login, build, push ------------------------------------------
+
+say "Image repository $repository"
+if ! repository_uri="$(read_only aws ecr describe-repositories \
+    --repository-names "$repository" --query 'repositories[0].repositoryUri' \
+    --output text 2>/dev/null)"; then
+  run aws ecr create-repository --repository-name "$repository" \
+    --image-scanning-configuration scanOnPush=true >/dev/null
+  repository_uri="$(read_only aws ecr describe-repositories --repository-names \
+    "$repository" --query 'repositories[0].repositoryUri' --output text 2>/dev/null \
+    || echo "<repository-uri>")"
+fi
+image="$repository_uri:$tag"
+registry="${repository_uri%%/*}"
+
+say "Building $image for $platform"
+show aws ecr get-login-password "|" docker login --username AWS --password-stdin "$registry"
+if [ "$dry_run" = 0 ]; then
+  aws ecr get-login-password | docker login --username AWS --password-stdin "$registry"
+fi
+# --provenance=false: Lambda rejects the manifest list that an attestation would add.
+run docker buildx build --platform "$platform" --provenance=false --load -t "$image" \
+  "$(dirname "$0")/.."
+run docker push "$image"
+
+# --- 3. execution role: trust, logging, least privilege on S3 --------------------------
+
+say "Execution role $role"
+trust='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+if exists aws iam get-role --role-name "$role"; then
+  run aws iam update-assume-role-policy --role-name "$role" --policy-document "$trust"
+else
+  run aws iam create-role --role-name "$role" --assume-role-policy-document "$trust" \
+    --description "image-resizer function $function_name" >/dev/null
+fi
+run aws iam attach-role-policy --role-name "$role" \
+  --policy-arn arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole
+policy="$(python3 - "$bucket" "$source_prefix" "$output_bucket" "$output_prefix" \
+  "$queue_arn" <<'PY'
+import json, sys
+bucket, source, out_bucket, out, queue = sys.argv[1:]
+print(json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Sid": "ReadUploads", "Effect": "Allow", "Action": "s3:GetObject",
+     "Resource": f"arn:aws:s3:::{bucket}/{source}*"},
+    {"Sid": "WriteCopies", "Effect": "Allow", "Action": "s3:PutObject",
+     "Resource": f"arn:aws:s3:::{out_bucket}/{out}*"},
+    {"Sid": "ReportFailures", "Effect": "Allow", "Action": "sqs:SendMessage",
+     "Resource": queue}]}))
+PY
+)"
+run aws iam put-role-policy --role-name "$role" --policy-name s3-and-failures \
+  --policy-document "$policy"
+
+# --- 4. function -----------------------------------------------------------------------
+
+say "Function $function_name"
+environment="$(python3 - "$widths" "$source_prefix" "$output_prefix" "$output_bucket" \
+  "$bucket" <<'PY'
+import json, sys
+widths, source, out, out_bucket, bucket = sys.argv[1:]
+variables = {"RESIZE_WIDTHS": widths, "SOURCE_PREFIX": source, "OUTPUT_PREFIX": out}
+if out_bucket != bucket:
+    variables["OUTPUT_BUCKET"] = out_bucket
+print(json.dumps({"Variables": variables}))
+PY
+)"
+if exists aws lambda get-function --function-name "$function_name"; then
+  run aws lambda update-function-code --function-name "$function_name" \
+    --image-uri "$image" --architectures "$arch" >/dev/null
+  run aws lambda wait function-updated --function-name "$function_name"
+  run aws lambda update-function-configuration --function-name "$function_name" \
+    --role "$role_arn" --memory-size "$memory" --timeout "$timeout" \
+    --environment "$environment" >/dev/null
+else
+  create=(aws lambda create-function --function-name "$function_name" --package-type Image
+    --code "ImageUri=$image" --role "$role_arn" --architectures "$arch"
+    --memory-size "$memory" --timeout "$timeout" --environment "$environment")
+  show "${create[@]}"
+  # A new role takes a few seconds to be assumable by Lambda: retry only that error.
+  for attempt in 1 2 3 4 5 6 7 8 9 10; do
+    [ "$dry_run" = 0 ] || break
+    if output="$("${create[@]}" 2>&1)"; then
+      break
+    fi
+    if [[ "$output" != *"cannot be assumed"* ]] || [ "$attempt" = 10 ]; then
+      echo "$output" >&2
+      exit 1
+    fi
+    sleep 5
+  done
+fi
+run aws lambda wait function-updated --function-name "$function_name"
+if [ -n "$reserved" ]; then
+  run aws lambda put-function-concurrency --function-name "$function_name" \
+    --reserved-concurrent-executions "$reserved" >/dev/null
+fi
+
+# --- 5. failures: bounded retries, then the on-failure queue ---------------------------
+
+say "Failure queue $queue (14 days' retention)"
+run aws_sqs create-queue --queue-name "$queue" \
+  --attributes MessageRetentionPeriod=1209600 >/dev/null
+run aws lambda put-function-event-invoke-config --function-name "$function_name" \
+  --maximum-retry-attempts 2 --maximum-event-age-in-seconds 21600 \
+  --destination-config "{\"OnFailure\":{\"Destination\":$(json "$queue_arn")}}" >/dev/null
+
+# --- 6. trigger: S3 may invoke, and notifies on ObjectCreated under the source prefix --
+
+say "Trigger: s3://$bucket/$source_prefix* -> $function_name"
+if ! read_only aws lambda get-policy --function-name "$function_name" --query Policy \
+    --output text 2>/dev/null | grep -q "\"Sid\": *\"$statement_id\""; then
+  run aws lambda add-permission --function-name "$function_name" \
+    --statement-id "$statement_id" --action lambda:InvokeFunction \
+    --principal s3.amazonaws.com --source-arn "arn:aws:s3:::$bucket" \
+    --source-account "$account" >/dev/null
+fi
+notifications="$(merged_notifications add)"
+run aws s3api put-bucket-notification-configuration --bucket "$bucket" \
+  --notification-configuration "$notifications"
+
+# --- 7. what was deployed, and how to try it -------------------------------------------
+
+cat <<EOF
+
+Deployed $function_name ($arch, ${memory} MB, ${timeout} s) from $image
+  uploads  s3://$bucket/$source_prefix*
+  copies   s3://$output_bucket/$output_prefix*  (widths $widths)
+  failures $queue (after 2 retries)
+
+Try it:
+  aws s3 cp photo.jpg "s3://$bucket/${source_prefix}photo.jpg"
+  aws s3 ls "s3://$output_bucket/$output_prefix"
+Logs:    aws logs tail "/aws/lambda/$function_name" --follow
+Metrics: CloudWatch > Lambda > $function_name (Invocations, Duration, Errors, Throttles)
+Failed:  aws sqs receive-message --queue-url "\$(aws sqs get-queue-url --queue-name $queue --query QueueUrl --output text)"
+EOF

@@ -1,0 +1,275 @@
+"""scripts/deploy.sh, for real, against moto's AWS API on loopback; docker is a stand-in."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "123456789012"  # moto's account
+STANDIN = f"""#!{sys.executable}
+# docker stand-in: records its arguments; answers what deploy.sh asks of docker.
+import json, os, sys
+with open(os.environ["DOCKER_LOG"], "a") as log:
+    log.write(json.dumps(sys.argv[1:]) + "\\n")
+if sys.argv[1:3] == ["buildx", "version"]:
+    print("github.com/docker/buildx v0.17.1")
+elif sys.argv[1:2] == ["login"]:
+    sys.stdin.read()
+    print("Login Succeeded")
+"""
+
+
+@pytest.fixture
+def deploy(s3_endpoint: str, tmp_path: Path):
+    """Run scripts/deploy.sh with moto as AWS and the docker stand-in on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(STANDIN)
+    (bin_dir / "docker").chmod(0o755)
+    log = tmp_path / "docker.log"
+
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        environ = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": s3_endpoint,
+            "DOCKER_LOG": str(log),
+            "PATH": f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}",
+            **env,
+        }
+        return subprocess.run(
+            [str(ROOT / "scripts" / "deploy.sh"), *args],
+            env=environ,
+            text=True,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+
+    run.docker_calls = lambda: (
+        [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    )  # type: ignore[attr-defined]
+    return run
+
+
+def client(service: str, endpoint: str) -> Any:
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1")
+
+
+@pytest.fixture
+def photos(s3, s3_endpoint: str) -> str:
+    """A bucket that already has an unrelated notification, which must survive."""
+    name = "deploy-photos"
+    s3.create_bucket(Bucket=name)
+    sqs = client("sqs", s3_endpoint)
+    queue_url = sqs.create_queue(QueueName="someone-elses-queue")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    s3.put_bucket_notification_configuration(
+        Bucket=name,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {"Id": "audit-log", "QueueArn": arn, "Events": ["s3:ObjectRemoved:*"]}
+            ]
+        },
+    )
+    return name
+
+
+def test_deploys_everything_and_a_second_run_changes_nothing_it_should_not(
+    deploy, photos, s3, s3_endpoint
+):
+    first = deploy(
+        "--bucket",
+        photos,
+        "--region",
+        "us-east-1",
+        "--tag",
+        "v1",
+        "--memory",
+        "2048",
+        "--timeout",
+        "90",
+        "--reserved-concurrency",
+        "20",
+    )
+    assert first.returncode == 0, first.stderr
+    second = deploy(
+        "--bucket",
+        photos,
+        "--region",
+        "us-east-1",
+        "--tag",
+        "v2",
+        "--memory",
+        "2048",
+        "--timeout",
+        "90",
+        "--reserved-concurrency",
+        "20",
+    )
+    assert second.returncode == 0, second.stderr
+
+    ecr, iam, lam = (client(s, s3_endpoint) for s in ("ecr", "iam", "lambda"))
+    [repo] = ecr.describe_repositories()["repositories"]
+    assert repo["repositoryName"] == "image-resizer"
+    assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
+    uri = repo["repositoryUri"]
+
+    # docker: logged in, built for arm64 without provenance, pushed the tag.
+    calls = deploy.docker_calls()
+    builds = [c for c in calls if c[:2] == ["buildx", "build"]]
+    assert builds[0][2:] == [
+        "--platform",
+        "linux/arm64",
+        "--provenance=false",
+        "--load",
+        "-t",
+        f"{uri}:v1",
+        str(ROOT / "scripts" / ".."),
+    ]
+    assert ["push", f"{uri}:v2"] in calls
+    assert ["login", "--username", "AWS", "--password-stdin", uri.split("/")[0]] in calls
+
+    # Role: Lambda trust, basic logging, S3 least privilege with exact ARNs.
+    role = iam.get_role(RoleName="image-resizer-role")["Role"]
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ]
+    attached = iam.list_attached_role_policies(RoleName="image-resizer-role")
+    assert [p["PolicyName"] for p in attached["AttachedPolicies"]] == [
+        "AWSLambdaBasicExecutionRole"
+    ]
+    assert iam.list_role_policies(RoleName="image-resizer-role")["PolicyNames"] == [
+        "s3-and-failures"
+    ]
+    policy = iam.get_role_policy(RoleName="image-resizer-role", PolicyName="s3-and-failures")[
+        "PolicyDocument"
+    ]
+    assert {(s["Action"], s["Resource"]) for s in policy["Statement"]} == {
+        ("s3:GetObject", f"arn:aws:s3:::{photos}/images/*"),
+        ("s3:PutObject", f"arn:aws:s3:::{photos}/copy/*"),
+        ("sqs:SendMessage", f"arn:aws:sqs:us-east-1:{ACCOUNT}:image-resizer-failures"),
+    }
+
+    # Function: an image, arm64, the sizes asked for, the environment.
+    config = lam.get_function_configuration(FunctionName="image-resizer")
+    assert config["PackageType"] == "Image" and config["Architectures"] == ["arm64"]
+    assert (config["MemorySize"], config["Timeout"]) == (2048, 90)
+    assert config["Role"] == role["Arn"]
+    assert config["Environment"]["Variables"] == {
+        "RESIZE_WIDTHS": "300,600,900",
+        "SOURCE_PREFIX": "images/",
+        "OUTPUT_PREFIX": "copy/",
+    }
+    code = lam.get_function(FunctionName="image-resizer")["Code"]
+    assert code["ImageUri"] == f"{uri}:v2"
+    concurrency = lam.get_function_concurrency(FunctionName="image-resizer")
+    assert concurrency["ReservedConcurrentExecutions"] == 20
+
+    # Failures: bounded retries, then the queue.
+    invoke_config = lam.get_function_event_invoke_config(FunctionName="image-resizer")
+    assert invoke_config["MaximumRetryAttempts"] == 2
+    assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == (
+        f"arn:aws:sqs:us-east-1:{ACCOUNT}:image-resizer-failures"
+    )
+
+    # Trigger: one permission statement (not two after two runs), scoped to the bucket.
+    statements = json.loads(lam.get_policy(FunctionName="image-resizer")["Policy"])["Statement"]
+    assert len(statements) == 1
+    assert statements[0]["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statements[0]["Condition"] == {
+        "ArnLike": {"AWS:SourceArn": f"arn:aws:s3:::{photos}"},
+        "StringEquals": {"AWS:SourceAccount": ACCOUNT},
+    }
+
+    # Notification merged: ours once, the unrelated one untouched.
+    notifications = s3.get_bucket_notification_configuration(Bucket=photos)
+    assert [q["Id"] for q in notifications["QueueConfigurations"]] == ["audit-log"]
+    [mine] = notifications["LambdaFunctionConfigurations"]
+    assert mine["LambdaFunctionArn"].endswith(":function:image-resizer")
+    assert mine["Events"] == ["s3:ObjectCreated:*"]
+    assert mine["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "images/"}]
+
+    assert 'aws s3 cp photo.jpg "s3://deploy-photos/images/photo.jpg"' in second.stdout
+
+    # --destroy removes what deploy made, and nothing else.
+    gone = deploy("--bucket", photos, "--region", "us-east-1", "--destroy")
+    assert gone.returncode == 0, gone.stderr
+    assert ecr.describe_repositories()["repositories"] == []
+    assert "image-resizer" not in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    assert "image-resizer-role" not in [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    after = s3.get_bucket_notification_configuration(Bucket=photos)
+    assert [q["Id"] for q in after["QueueConfigurations"]] == ["audit-log"]
+    assert not after.get("LambdaFunctionConfigurations")
+    s3.head_bucket(Bucket=photos)
+
+
+def test_dry_run_prints_every_call_and_changes_nothing(deploy, photos, s3_endpoint):
+    done = deploy("--bucket", photos, "--region", "us-east-1", "--tag", "t", "--dry-run")
+
+    assert done.returncode == 0, done.stderr
+    for call in (
+        "aws ecr create-repository",
+        "docker buildx build",
+        "docker push",
+        "aws iam create-role",
+        "aws lambda create-function",
+        "aws lambda add-permission",
+        "aws s3api put-bucket-notification-configuration",
+    ):
+        assert f"+ {call}" in done.stderr, call
+    assert client("ecr", s3_endpoint).describe_repositories()["repositories"] == []
+    assert [c for c in deploy.docker_calls() if c[:2] != ["buildx", "version"]] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "deploy.sh: --bucket is required"),
+        (("--bucket", "no-such-bucket-here"), "bucket 'no-such-bucket-here' does not exist"),
+        (
+            (
+                "--bucket",
+                "deploy-photos",
+                "--source-prefix",
+                "images/",
+                "--output-prefix",
+                "images/copy/",
+            ),
+            "invalid prefixes: --source-prefix 'images/' and --output-prefix 'images/copy/' "
+            "overlap in bucket 'deploy-photos', so every copy would trigger the function again",
+        ),
+        (
+            ("--bucket", "deploy-photos", "--source-prefix", ""),
+            "invalid --source-prefix '': an empty source prefix makes every upload",
+        ),
+        (
+            ("--bucket", "deploy-photos", "--arch", "sparc"),
+            "invalid --arch 'sparc': expected arm64 or x86_64",
+        ),
+        (
+            ("--bucket", "deploy-photos", "--memory", "64"),
+            "invalid --memory '64': expected megabytes from 128 to 10240",
+        ),
+    ],
+)
+def test_bad_inputs_fail_before_any_change(deploy, photos, s3_endpoint, args, message):
+    done = deploy(*args, "--region", "us-east-1", "--tag", "t")
+
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert client("ecr", s3_endpoint).describe_repositories()["repositories"] == []
+    assert [c for c in deploy.docker_calls() if c[:2] != ["buildx", "version"]] == []
