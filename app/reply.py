@@ -50,10 +50,9 @@ def retryable(outcomes: list[tuple[Message, list[Outcome]]]) -> list[Outcome]:
 def _batch_reply(
     parsed: ParsedEvent, outcomes: list[tuple[Message, list[Outcome]]]
 ) -> dict[str, Any]:
+    event = S3BatchOperationEvent(parsed.raw)
     response = S3BatchOperationResponse(
-        S3BatchOperationEvent(parsed.raw).invocation_schema_version,
-        S3BatchOperationEvent(parsed.raw).invocation_id,
-        "PermanentFailure",
+        event.invocation_schema_version, event.invocation_id, "PermanentFailure"
     )
     for message, group in outcomes:
         for outcome in group:
