@@ -55,11 +55,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for outcome in flat:
         _log(outcome)
 
-    grouped: list[tuple[events.Message, list[Outcome]]] = []
-    position = 0
-    for message in parsed.messages:
-        grouped.append((message, flat[position : position + len(message.refs)]))
-        position += len(message.refs)
+    # `refs` lists each message's objects in order: hand the outcomes back the same way.
+    in_order = iter(flat)
+    grouped = [(message, [next(in_order) for _ in message.refs]) for message in parsed.messages]
 
     result = reply.build(parsed, grouped)
     again = reply.retryable(grouped)

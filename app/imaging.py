@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import pyvips
 
@@ -23,13 +24,21 @@ from app.errors import BadImage, InputTooLarge
 # Loaders that must never see untrusted bytes, whatever libvips marks untrusted.
 _BLOCKED_LOADERS = ("VipsForeignLoadSvg", "VipsForeignLoadPdf", "VipsForeignLoadMagick")
 
-# Output formats: extension, MIME type, whether it can carry alpha.
-FORMATS: dict[str, tuple[str, str, bool]] = {
-    "jpeg": ("jpg", "image/jpeg", False),
-    "png": ("png", "image/png", True),
-    "webp": ("webp", "image/webp", True),
-    "avif": ("avif", "image/avif", True),
-    "gif": ("gif", "image/gif", True),
+
+class Format(NamedTuple):
+    """What naming and S3 need to know of an output format."""
+
+    extension: str
+    content_type: str
+    alpha: bool  # False: transparency is flattened onto white
+
+
+FORMATS: dict[str, Format] = {
+    "jpeg": Format("jpg", "image/jpeg", alpha=False),
+    "png": Format("png", "image/png", alpha=True),
+    "webp": Format("webp", "image/webp", alpha=True),
+    "avif": Format("avif", "image/avif", alpha=True),
+    "gif": Format("gif", "image/gif", alpha=True),
 }
 
 # libvips loader name prefix -> the output format `source` keeps it as.
@@ -100,12 +109,8 @@ class Rendition:
     data: bytes
 
     @property
-    def extension(self) -> str:
-        return FORMATS[self.format][0]
-
-    @property
     def content_type(self) -> str:
-        return FORMATS[self.format][1]
+        return FORMATS[self.format].content_type
 
 
 def stream_source(read: Callable[[int], bytes]) -> pyvips.Source:

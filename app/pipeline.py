@@ -100,7 +100,7 @@ def _run(
             if _up_to_date(store, out_bucket, list(keys.values()), download.etag):
                 raise Skip(f"up to date: every copy already exists for ETag {download.etag}")
             image = imaging.decode(
-                source, header, settings.specs, ref.uri, flatten=not imaging.FORMATS[fmt][2]
+                source, header, settings.specs, ref.uri, flatten=not imaging.FORMATS[fmt].alpha
             )
         except BadImage:
             if download.failure is not None:  # the network, not the file, cut the stream
@@ -145,7 +145,7 @@ def _output_key(settings: Settings, ref: ObjectRef, spec: imaging.SizeSpec, fmt:
         source_prefix=settings.source_prefix,
         output_prefix=settings.output_prefix,
         width=spec.label,
-        ext=imaging.FORMATS[fmt][0],
+        ext=imaging.FORMATS[fmt].extension,
     )
 
 

@@ -19,6 +19,8 @@ RESULT_STRING_MAX = 256  # Batch Operations truncates longer result strings in i
 
 def build(parsed: ParsedEvent, outcomes: list[tuple[Message, list[Outcome]]]) -> dict[str, Any]:
     """The handler's reply: a per-object summary, plus what SQS or the job reads."""
+    if parsed.source == "batch":
+        return _batch_reply(parsed, outcomes)
     flat = [o for _, group in outcomes for o in group]
     counts = Counter(o.status for o in flat)
     broken = [m for m, _ in outcomes if m.error]
@@ -37,8 +39,6 @@ def build(parsed: ParsedEvent, outcomes: list[tuple[Message, list[Outcome]]]) ->
         reply["batchItemFailures"] = [
             {"itemIdentifier": m.id} for m, group in outcomes if any(o.retryable for o in group)
         ]
-    if parsed.source == "batch":
-        return _batch_reply(parsed, outcomes)
     return reply
 
 

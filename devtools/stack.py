@@ -89,14 +89,11 @@ def deliver(emulator: Emulator, endpoint: str, queue_url: str, stop: threading.E
             continue
         event = {"Records": [_sqs_record(m, queue_url) for m in messages]}
         body, failed = emulator.invoke(json.dumps(event).encode())
-        reply: Any = json.loads(body or b"null")
-        retry = (
-            set()
-            if failed
-            else {f["itemIdentifier"] for f in (reply or {}).get("batchItemFailures", [])}
-        )
+        reply: Any = json.loads(body or b"{}")
         if failed:  # the whole batch failed: every message stays for another attempt
             retry = {m["MessageId"] for m in messages}
+        else:  # partial batch response: only the items it names stay
+            retry = {f["itemIdentifier"] for f in reply.get("batchItemFailures", [])}
         for message in messages:
             if message["MessageId"] not in retry:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])

@@ -221,11 +221,10 @@ say "Image repository $repository"
 if ! repository_uri="$(read_only aws ecr describe-repositories \
     --repository-names "$repository" --query 'repositories[0].repositoryUri' \
     --output text 2>/dev/null)"; then
-  run aws ecr create-repository --repository-name "$repository" \
-    --image-scanning-configuration scanOnPush=true >/dev/null
-  repository_uri="$(read_only aws ecr describe-repositories --repository-names \
-    "$repository" --query 'repositories[0].repositoryUri' --output text 2>/dev/null \
-    || echo "<repository-uri>")"
+  repository_uri="$(run aws ecr create-repository --repository-name "$repository" \
+    --image-scanning-configuration scanOnPush=true --query repository.repositoryUri \
+    --output text)"
+  repository_uri="${repository_uri:-<repository-uri>}"  # --dry-run created nothing
 fi
 image="$repository_uri:$tag"
 registry="${repository_uri%%/*}"

@@ -19,5 +19,7 @@ def render(
     source = imaging.stream_source(io.BytesIO(data).read)
     header = imaging.read_header(source, max_pixels, "test.img")
     out = imaging.output_format(header, fmt)
-    image = imaging.decode(source, header, specs, "test.img", flatten=not imaging.FORMATS[out][2])
+    image = imaging.decode(
+        source, header, specs, "test.img", flatten=not imaging.FORMATS[out].alpha
+    )
     return [imaging.render(image, header, spec, out, quality) for spec in specs]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import quote_plus
 
 import boto3
 import pytest
@@ -79,3 +80,24 @@ def sample_event(name: str, bucket: str) -> dict[str, Any]:
     """An event from events/, pointed at `bucket`."""
     text = (EVENTS / name).read_text().replace(SAMPLE_BUCKET, bucket)
     return json.loads(text)
+
+
+def s3_event(bucket: str, keys: list[str]) -> dict[str, Any]:
+    """An S3 Put event for `keys` in `bucket` (no sizes: every object is read)."""
+    event = sample_event("s3-put-plain.json", bucket)
+    template = event["Records"][0]
+    event["Records"] = [
+        {
+            **template,
+            "s3": {
+                **template["s3"],
+                "object": {
+                    **template["s3"]["object"],
+                    "key": quote_plus(k, safe="/"),
+                    "size": None,
+                },
+            },
+        }
+        for k in keys
+    ]
+    return event

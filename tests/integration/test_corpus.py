@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote_plus
 
 import images
 import pytest
-from harness import LambdaContext, sample_event
+from harness import LambdaContext, s3_event, sample_event
 
 pytestmark = pytest.mark.corpus
 
@@ -31,26 +30,6 @@ CONTENT_TYPES = {
 }
 
 
-def event_for(bucket: str, keys: list[str]) -> dict:
-    event = sample_event("s3-put-plain.json", bucket)
-    template = event["Records"][0]
-    event["Records"] = []
-    for key in keys:
-        record = {
-            **template,
-            "s3": {
-                **template["s3"],
-                "object": {
-                    **template["s3"]["object"],
-                    "key": quote_plus(key, safe="/"),
-                    "size": None,
-                },
-            },
-        }
-        event["Records"].append(record)
-    return event
-
-
 def test_every_corpus_file_ends_in_a_correct_copy_or_a_classified_failure(
     corpus: Path, s3, bucket, load_handler
 ):
@@ -61,7 +40,7 @@ def test_every_corpus_file_ends_in_a_correct_copy_or_a_classified_failure(
     handler = load_handler(OBJECT_CONCURRENCY="2")
 
     result = handler.handler(
-        event_for(bucket, [f"images/{p.parent.name}/{p.name}" for p in files]), LambdaContext()
+        s3_event(bucket, [f"images/{p.parent.name}/{p.name}" for p in files]), LambdaContext()
     )
 
     by_name = {Path(r["key"]).name: r for r in result["results"]}

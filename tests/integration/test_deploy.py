@@ -87,35 +87,10 @@ def photos(s3, s3_endpoint: str) -> str:
 def test_deploys_everything_and_a_second_run_changes_nothing_it_should_not(
     deploy, photos, s3, s3_endpoint
 ):
-    first = deploy(
-        "--bucket",
-        photos,
-        "--region",
-        "us-east-1",
-        "--tag",
-        "v1",
-        "--memory",
-        "2048",
-        "--timeout",
-        "90",
-        "--reserved-concurrency",
-        "20",
-    )
+    sizes = ("--memory", "2048", "--timeout", "90", "--reserved-concurrency", "20")
+    first = deploy("--bucket", photos, "--region", "us-east-1", "--tag", "v1", *sizes)
     assert first.returncode == 0, first.stderr
-    second = deploy(
-        "--bucket",
-        photos,
-        "--region",
-        "us-east-1",
-        "--tag",
-        "v2",
-        "--memory",
-        "2048",
-        "--timeout",
-        "90",
-        "--reserved-concurrency",
-        "20",
-    )
+    second = deploy("--bucket", photos, "--region", "us-east-1", "--tag", "v2", *sizes)
     assert second.returncode == 0, second.stderr
 
     ecr, iam, lam = (client(s, s3_endpoint) for s in ("ecr", "iam", "lambda"))

@@ -6,38 +6,17 @@ import json
 import random
 import resource
 from typing import Any
-from urllib.parse import quote_plus
 
 import images
 import pytest
 from faults import fault_proxy
-from harness import LambdaContext, sample_event
+from harness import LambdaContext, s3_event, sample_event
 
 JPEG = images.jpeg(1200, 900)
 
 
 def put(s3: Any, bucket: str, key: str, data: bytes) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=data)
-
-
-def s3_event(bucket: str, keys: list[str]) -> dict[str, Any]:
-    event = sample_event("s3-put-plain.json", bucket)
-    template = event["Records"][0]
-    event["Records"] = [
-        {
-            **template,
-            "s3": {
-                **template["s3"],
-                "object": {
-                    **template["s3"]["object"],
-                    "key": quote_plus(k, safe="/"),
-                    "size": None,
-                },
-            },
-        }
-        for k in keys
-    ]
-    return event
 
 
 def test_redelivered_event_is_skipped_as_up_to_date_without_new_uploads(s3, bucket, load_handler):
