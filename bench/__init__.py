@@ -1,0 +1,1 @@
+"""Benchmarks: the pipeline against its peers and the physical limit (`python -m bench`)."""

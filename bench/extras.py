@@ -1,0 +1,181 @@
+"""Cold start, end to end with streaming, memory and cost: the rest of the benchmark."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import images
+from devtools.emulator import Emulator
+from devtools.s3server import FAKE_AWS_ENV, free_port, moto_server
+
+ROOT = Path(__file__).resolve().parents[1]
+ROUNDS = 7
+
+# The unavoidable part of a cold start, and the handler's whole import and initialisation.
+BARE = """
+import time; start = time.perf_counter()
+import boto3, pyvips
+boto3.client("s3")
+print((time.perf_counter() - start) * 1000)
+"""
+HANDLER = """
+import time; start = time.perf_counter()
+import app.handler
+print((time.perf_counter() - start) * 1000)
+"""
+
+# Lambda prices as AWS publishes them for us-east-1 (USD); check your region's.
+PRICE_PER_GB_S = {"arm64": 0.0000133334, "x86_64": 0.0000166667}
+PRICE_PER_REQUEST = 0.20 / 1_000_000
+FULL_VCPU_MB = 1769  # Lambda gives one full vCPU at 1769 MB, a share of one below
+MEMORY_SIZES = (1024, 1769, 3008)
+
+
+def run_all(report: dict[str, Any]) -> str:
+    env = {**os.environ, **FAKE_AWS_ENV, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "ERROR"}
+    sections = [
+        cold_start(env, report),
+        end_to_end(env, report),
+        memory(report),
+        cost(report),
+    ]
+    return "\n\n".join(sections)
+
+
+def cold_start(env: dict[str, str], report: dict[str, Any]) -> str:
+    bare, handler = [], []
+    for _ in range(ROUNDS):  # interleaved, each in a fresh interpreter
+        bare.append(_python_ms(BARE, env))
+        handler.append(_python_ms(HANDLER, env))
+    runtime = []
+    for _ in range(3):
+        with Emulator("app.handler.handler", port=0, env=env) as emulator:
+            start = time.perf_counter()
+            emulator.invoke(json.dumps({"Event": "s3:TestEvent", "Service": "Amazon S3"}).encode())
+            runtime.append((time.perf_counter() - start) * 1000)
+    result = {
+        "bare_imports_ms": statistics.median(bare),
+        "handler_init_ms": statistics.median(handler),
+        "runtime_first_response_ms": statistics.median(runtime),
+    }
+    report["cold_start"] = result
+    ratio = result["handler_init_ms"] / result["bare_imports_ms"]
+    return "\n".join(
+        [
+            "#### Cold start (medians; each in a fresh process)",
+            "",
+            "| what | ms |",
+            "|---|---:|",
+            f"| import boto3 + pyvips, one S3 client (unavoidable) | {result['bare_imports_ms']:.0f} |",
+            f"| import and initialise app.handler | {result['handler_init_ms']:.0f} ({ratio:.2f}x) |",
+            "| start awslambdaric through the emulator to the first response "
+            f"| {result['runtime_first_response_ms']:.0f} |",
+        ]
+    )
+
+
+def end_to_end(env: dict[str, str], report: dict[str, Any]) -> str:
+    photo = images.CORPUS / images.BASE
+    if not photo.exists():
+        photo = next(p for p in images.full() if p.name == "made-20mp-progressive.jpg")
+    with moto_server(free_port()) as endpoint:
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.endtoend", endpoint, str(photo)],
+            env={**env, "AWS_ENDPOINT_URL": endpoint},
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+            timeout=600,
+        )
+    result = json.loads(out.stdout)
+    report["end_to_end"] = {"image": photo.name, **result}
+    total = result["download_ms"] + result["pipeline_ms"]
+    return "\n".join(
+        [
+            f"#### End to end: {photo.name} on a local S3 API (moto, loopback), all cores",
+            "",
+            "| what | ms |",
+            "|---|---:|",
+            f"| handler: S3 event -> GET streamed into the decoder -> 3 PUTs | {result['handler_ms']:.0f} |",
+            f"| download alone (GetObject, read to the end) | {result['download_ms']:.0f} |",
+            f"| pipeline alone (bytes in memory) | {result['pipeline_ms']:.0f} |",
+            f"| download + pipeline, were they not overlapped | {total:.0f} |",
+        ]
+    )
+
+
+def memory(report: dict[str, Any]) -> str:
+    rows = []
+    peak = 0.0
+    for name, results in report["images"].items():
+        mine = results.get("project, 1 core", {})
+        if mine.get("peak_rss_mb"):
+            rows.append(f"| {name} | {mine['peak_rss_mb']:.0f} |")
+            peak = max(peak, mine["peak_rss_mb"])
+    report["memory"] = {"peak_rss_mb": peak}
+    return "\n".join(
+        [
+            "#### Peak RSS of the project's one-core process (Python, botocore, libvips, the image)",
+            "",
+            "| image | peak RSS MB |",
+            "|---|---:|",
+            *rows,
+        ]
+    )
+
+
+def cost(report: dict[str, Any]) -> str:
+    """GB-seconds and dollars per million images: CPU time at one vCPU, plus S3 wait."""
+    twenty = next(
+        (
+            (name, r["project, 1 core"]["cpu_ms"])
+            for name, r in report["images"].items()
+            if name == images.BASE and r.get("project, 1 core", {}).get("cpu_ms")
+        ),
+        None,
+    )
+    if twenty is None:
+        return "#### Cost: needs the 20 MP photograph's project timing"
+    name, cpu_ms = twenty
+    e2e = report.get("end_to_end", {})
+    # What the handler spends beyond the pipeline's CPU: waiting on S3 (not CPU-bound).
+    wait_ms = max(0.0, e2e.get("handler_ms", cpu_ms) - e2e.get("pipeline_ms", cpu_ms))
+    rows = []
+    for mb in MEMORY_SIZES:
+        share = min(1.0, mb / FULL_VCPU_MB)  # a second vCPU helps only the overlapped part
+        ms = cpu_ms / share + wait_ms
+        gb_s = ms / 1000 * mb / 1024
+        dollars = {
+            arch: (gb_s * price + PRICE_PER_REQUEST) * 1e6 for arch, price in PRICE_PER_GB_S.items()
+        }
+        rows.append(
+            f"| {mb} | {ms:.0f} | {gb_s:.3f} | {dollars['arm64']:.2f} | {dollars['x86_64']:.2f} |"
+        )
+    report["cost"] = {"image": name, "cpu_ms": cpu_ms, "wait_ms": wait_ms}
+    return "\n".join(
+        [
+            f"#### Cost per million images like {name} (3 widths), from this run",
+            "",
+            f"CPU {cpu_ms:.0f} ms at one vCPU plus {wait_ms:.0f} ms waiting on S3; below 1769 MB "
+            "Lambda gives a share of one vCPU, so the CPU part stretches. The same duration "
+            "is assumed on arm64 (not measured here).",
+            "",
+            "| memory MB | duration ms | GB-s per image | $ per million, arm64 | $ per million, x86_64 |",
+            "|---:|---:|---:|---:|---:|",
+            *rows,
+        ]
+    )
+
+
+def _python_ms(code: str, env: dict[str, str]) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, check=True, text=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])

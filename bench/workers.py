@@ -1,0 +1,215 @@
+"""One contender, one image, in a process of its own: `python -m bench.workers NAME IMAGE ...`.
+
+The parent starts a fresh process per contender and round, pinned to one CPU or not,
+and reads its peak RSS from `wait4`. This process times `runs` repetitions (after one
+untimed warm-up) of "bytes in memory -> one encoded JPEG per width" and prints one JSON
+line: wall and CPU milliseconds per run and peak RSS; the last run's outputs go to OUT.
+
+Imports happen inside each contender, so that a process holds only its own libraries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+QUALITY = 80
+Outputs = list[tuple[int, bytes]]  # (width asked for, encoded JPEG)
+
+
+def project(data: bytes, widths: list[int]) -> Callable[[], Outputs]:
+    """This project's own pipeline (`pipeline.process`), on a store that lives in memory."""
+    from app import imaging, pipeline
+    from app.config import load
+    from app.model import ObjectRef
+    from app.storage import Download
+
+    imaging.configure_libvips()
+    settings = load({"RESIZE_WIDTHS": ",".join(map(str, widths)), "OUTPUT_FORMAT": "jpeg"})
+    written: dict[str, bytes] = {}
+
+    class MemoryStore:
+        def open(self, ref: ObjectRef) -> Download:
+            return Download(ref, len(data), "etag", "image/jpeg", {}, io.BytesIO(data))
+
+        def source_etag_of(self, bucket: str, key: str) -> str | None:
+            return None
+
+        def put(self, bucket: str, key: str, data: bytes, **attributes: object) -> None:
+            written[key] = data
+
+    ref = ObjectRef("bench", "images/photo.jpg", len(data))
+
+    def run() -> Outputs:
+        written.clear()
+        outcome = pipeline.process(ref, settings, MemoryStore())
+        if outcome.status != "processed":
+            raise SystemExit(f"project: {outcome.status}: {outcome.reason}")
+        return [(w, written[o.key]) for w, o in zip(widths, outcome.outputs, strict=True)]
+
+    return run
+
+
+def pillow_tutorial(data: bytes, widths: list[int]) -> Callable[[], Outputs]:
+    """Pillow as the AWS tutorial writes it: open, `thumbnail()`, save, for each size."""
+    from PIL import Image
+
+    def run() -> Outputs:
+        outputs = []
+        for width in widths:
+            with Image.open(io.BytesIO(data)) as image:
+                image.thumbnail((width, image.height))
+                buffer = io.BytesIO()
+                image.save(buffer, "JPEG", quality=QUALITY)
+            outputs.append((width, buffer.getvalue()))
+        return outputs
+
+    return run
+
+
+def pillow_draft(data: bytes, widths: list[int]) -> Callable[[], Outputs]:
+    """Pillow at its best: one `draft()` decode at the DCT scale, then one resize per width."""
+    from PIL import Image, ImageOps
+
+    def run() -> Outputs:
+        with Image.open(io.BytesIO(data)) as image:
+            full = image.size
+            largest = max(widths)
+            image.draft("RGB", (largest, round(full[1] * largest / full[0])))
+            decoded = ImageOps.exif_transpose(image.convert("RGB"))
+        outputs = []
+        for width in widths:
+            size = (width, round(full[1] * width / full[0])) if width < full[0] else full
+            buffer = io.BytesIO()
+            decoded.resize(size, Image.Resampling.LANCZOS).save(buffer, "JPEG", quality=QUALITY)
+            outputs.append((width, buffer.getvalue()))
+        return outputs
+
+    return run
+
+
+def limit(data: bytes, widths: list[int]) -> Callable[[], Outputs]:
+    """What no resizer can avoid: decode at the smallest DCT scale that still yields the
+    largest width (libjpeg-turbo's `djpeg`; netpbm's `pngtopnm` for PNG, which has no
+    scaled decode), then encode each output (`cjpeg`, same quality, Huffman-optimised as
+    the project's are). The outputs' pixels are prepared beforehand, untimed; what
+    starting the tools costs is measured on a 1x1 image and taken off (`STARTUP`).
+    """
+    import os
+    import tempfile
+
+    import pyvips
+
+    work = Path(tempfile.mkdtemp(prefix="bench-limit-"))
+    source = work / "source"
+    source.write_bytes(data)
+    image = pyvips.Image.new_from_buffer(data, "")
+    largest = max(widths)
+    if image.get("vips-loader").startswith("jpeg"):
+        tall = round(image.height * largest / image.width)
+        scale = next(
+            m
+            for m in range(1, 9)
+            if -(-image.width * m // 8) >= largest and -(-image.height * m // 8) >= tall
+        )
+        commands = [["djpeg", "-scale", f"{scale}/8", "-outfile", os.devnull, str(source)]]
+    else:
+        commands = [["pngtopnm", str(source)]]
+    full = image.colourspace("srgb")[0:3].cast("uchar")
+    outputs = []
+    for width in widths:
+        small = full.thumbnail_image(width, height=full.height, size="down")
+        ppm, out = work / f"{width}.ppm", work / f"{width}.jpg"
+        ppm.write_bytes(b"P6 %d %d 255\n" % (small.width, small.height) + small.write_to_memory())
+        commands.append(
+            ["cjpeg", "-quality", str(QUALITY), "-optimize", "-outfile", str(out), str(ppm)]
+        )
+        outputs.append((width, out))
+
+    tiny = work / "tiny.ppm"
+    tiny.write_bytes(b"P6 1 1 255\n\0\0\0")
+    null_runs = [
+        _timed(lambda: _tool(["cjpeg", "-outfile", os.devnull, str(tiny)])) for _ in range(9)
+    ]
+    STARTUP["wall_ms"] = sorted(w for w, _ in null_runs)[4] * len(commands)
+    STARTUP["cpu_ms"] = sorted(c for _, c in null_runs)[4] * len(commands)
+
+    def run() -> Outputs:
+        for command in commands:
+            _tool(command)
+        return [(width, out.read_bytes()) for width, out in outputs]
+
+    return run
+
+
+STARTUP = {"wall_ms": 0.0, "cpu_ms": 0.0}  # process start-up inside a contender's timings
+
+
+def _tool(command: list[str]) -> None:
+    import subprocess
+
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+
+def _timed(action: Callable[[], object]) -> tuple[float, float]:
+    """Wall and CPU milliseconds of `action`, counting this process and its children."""
+    import resource
+
+    def cpu() -> float:
+        own = time.process_time()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own + children.ru_utime + children.ru_stime
+
+    start_wall, start_cpu = time.perf_counter(), cpu()
+    action()
+    return (time.perf_counter() - start_wall) * 1000, (cpu() - start_cpu) * 1000
+
+
+CONTENDERS = {
+    "limit": limit,
+    "project": project,
+    "pillow-tutorial": pillow_tutorial,
+    "pillow-draft": pillow_draft,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("name", choices=CONTENDERS)
+    parser.add_argument("image", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--widths", default="300,600,900")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    data = args.image.read_bytes()
+    widths = [int(w) for w in args.widths.split(",")]
+    run = CONTENDERS[args.name](data, widths)
+    outputs = run()  # warm-up: first-call costs (codec tables, pools) are not per image
+    wall, cpu = [], []
+    for _ in range(args.runs):
+        run_wall, run_cpu = _timed(lambda: outputs.__setitem__(slice(None), run()))
+        wall.append(run_wall - STARTUP["wall_ms"])
+        cpu.append(run_cpu - STARTUP["cpu_ms"])
+    args.out.mkdir(parents=True, exist_ok=True)
+    for width, encoded in outputs:
+        (args.out / f"{width}.jpg").write_bytes(encoded)
+    json.dump({"wall_ms": wall, "cpu_ms": cpu, "peak_rss_mb": peak_rss_mb()}, sys.stdout)
+
+
+def peak_rss_mb() -> float:
+    """This process's own high-water RSS (VmHWM). Not `ru_maxrss`: Linux carries that
+    over from the parent across fork and exec, so a large parent would show through."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+if __name__ == "__main__":
+    main()
