@@ -26,6 +26,7 @@ DEFAULTS: dict[str, str] = {
     "MAX_INPUT_BYTES": str(100 * 1024 * 1024),
     "MAX_INPUT_PIXELS": str(100_000_000),
     "OBJECT_CONCURRENCY": "4",
+    "METRICS_NAMESPACE": "ImageResizer",
 }
 
 OUTPUT_FORMATS = ("source", *(f for f in FORMATS if f != "gif"))
@@ -33,6 +34,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MAX_DIMENSION = 16384  # larger renditions are not thumbnails; also bounds memory
 
 _SPEC = re.compile(r"^([0-9]+)(?:x([0-9]+))?$")
+_NAMESPACE = re.compile(r"^[A-Za-z0-9.\-_/#: ]{1,255}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,7 @@ class Settings:
     max_input_bytes: int
     max_input_pixels: int
     object_concurrency: int
+    metrics_namespace: str
 
     def output_bucket_for(self, source_bucket: str) -> str:
         """Where the copies of an object from `source_bucket` go."""
@@ -94,6 +97,13 @@ def load(environ: Mapping[str, str]) -> Settings:
     max_pixels = check("MAX_INPUT_PIXELS", _int_in(1, 2**40), "a positive number of pixels", 0)
     concurrency = check("OBJECT_CONCURRENCY", _int_in(1, 64), "an integer from 1 to 64", 1)
     cache_control = check("CACHE_CONTROL", _header_value, "a non-empty ASCII header value", "")
+    namespace = check(
+        "METRICS_NAMESPACE",
+        _namespace,
+        "a CloudWatch namespace: 1-255 letters, digits, spaces or . - _ / # : "
+        "(not starting with 'AWS/')",
+        "",
+    )
 
     source_prefix, output_prefix = get("SOURCE_PREFIX"), get("OUTPUT_PREFIX")
     output_bucket = get("OUTPUT_BUCKET") or None
@@ -130,6 +140,7 @@ def load(environ: Mapping[str, str]) -> Settings:
         max_bytes,
         max_pixels,
         concurrency,
+        namespace,
     )
 
 
@@ -171,6 +182,12 @@ def _int_in(low: int, high: int) -> Callable[[str], int]:
 
 def _header_value(raw: str) -> str:
     if not raw or not raw.isascii() or any(c in raw for c in "\r\n"):
+        raise ValueError(raw)
+    return raw
+
+
+def _namespace(raw: str) -> str:
+    if not _NAMESPACE.match(raw) or raw.startswith("AWS/"):
         raise ValueError(raw)
     return raw
 

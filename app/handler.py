@@ -2,7 +2,7 @@
 
 Everything that can be prepared once is prepared at import (cold start):
 the settings (a bad environment stops here, reported as an init error),
-libvips, the S3 client and the logger.
+libvips, the S3 client, the logger and the metrics.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from botocore.config import Config
 
-from app import config, events, imaging, pipeline, reply
+from app import config, events, imaging, observe, pipeline, reply
 from app.errors import TransientError
 from app.model import Outcome
 from app.storage import S3Store
@@ -24,6 +24,9 @@ from app.storage import S3Store
 settings = config.load(os.environ)
 imaging.configure_libvips()
 logger = Logger(service="image-resizer", level=settings.log_level)
+metrics = Metrics(namespace=settings.metrics_namespace)
+metrics.set_default_dimensions(FunctionName=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local"))
+_cold_start = True
 store = S3Store(
     boto3.client(
         "s3",
@@ -38,6 +41,7 @@ store = S3Store(
 )
 
 
+@metrics.log_metrics  # one EMF document per invocation, flushed even when it raises
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Resize every object the event names; raise only what Lambda should retry."""
@@ -54,6 +58,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         flat = list(pool.map(lambda ref: pipeline.process(ref, settings, store, deadline), refs))
     for outcome in flat:
         _log(outcome)
+    _record(flat)
 
     # `refs` lists each message's objects in order: hand the outcomes back the same way.
     in_order = iter(flat)
@@ -69,6 +74,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             f"will be retried: " + "; ".join(str(o.reason) for o in again)
         )
     return result
+
+
+def _record(outcomes: list[Outcome]) -> None:
+    global _cold_start  # once per execution environment, as Lambda counts cold starts
+    if _cold_start:
+        metrics.add_metric(name="ColdStart", unit="Count", value=1)
+        _cold_start = False
+    for name, unit, value in observe.metrics_of(outcomes):
+        metrics.add_metric(name=name, unit=unit, value=value)
 
 
 def _log(outcome: Outcome) -> None:

@@ -51,6 +51,7 @@ def process(
     an object that cannot finish before it is not started, and left for a retry.
     """
     details: dict[str, Any] = {}
+    start = time.perf_counter()
     try:
         outputs = _run(ref, settings, store, details, deadline)
     except Skip as skip:
@@ -59,6 +60,8 @@ def process(
         return Outcome(ref, "failed", str(error), details=details)
     except TransientError as error:
         return Outcome(ref, "failed", str(error), retryable=True, details=details)
+    finally:
+        details["total_ms"] = round((time.perf_counter() - start) * 1000, 1)
     return Outcome(ref, "processed", outputs=outputs, details=details)
 
 
@@ -106,14 +109,18 @@ def _run(
             if download.failure is not None:  # the network, not the file, cut the stream
                 raise download.failure from None
             raise
-        clock.lap("decode_ms")  # streaming: includes the download, which it overlaps
+        # Streaming overlaps the two: the waits inside read() are the download's share.
+        clock.lap("decode_ms", less=download.waited_s)
+        details["download_ms"] = round(details["open_ms"] + download.waited_s * 1000, 1)
     finally:
         download.close()
 
     metadata = naming.rendition_metadata(ref.key, download.etag)
 
-    def write(spec: imaging.SizeSpec) -> Output:
+    def write(spec: imaging.SizeSpec) -> tuple[Output, float, float]:
+        start = time.perf_counter()
         rendition = imaging.render(image, header, spec, fmt, settings.quality)
+        encoded = time.perf_counter()
         store.put(
             out_bucket,
             keys[spec],
@@ -122,20 +129,24 @@ def _run(
             cache_control=settings.cache_control,
             metadata=metadata,
         )
-        return Output(
+        output = Output(
             keys[spec],
             rendition.width,
             rendition.height,
             len(rendition.data),
             rendition.content_type,
         )
+        return output, encoded - start, time.perf_counter() - encoded
 
     # libvips releases the GIL while encoding, and uploads wait on the network:
     # one thread per rendition overlaps both.
     with ThreadPoolExecutor(max_workers=len(settings.specs)) as pool:
-        outputs = tuple(pool.map(write, settings.specs))
+        written = list(pool.map(write, settings.specs))
     clock.lap("encode_upload_ms")
-    return outputs
+    # Per-rendition sums: they overlap, so they may add up to more than the lap above.
+    details["encode_ms"] = round(sum(encode for _, encode, _ in written) * 1000, 1)
+    details["upload_ms"] = round(sum(upload for _, _, upload in written) * 1000, 1)
+    return tuple(output for output, _, _ in written)
 
 
 def _output_key(settings: Settings, ref: ObjectRef, spec: imaging.SizeSpec, fmt: str) -> str:
@@ -188,7 +199,8 @@ class _Clock:
         self._details = details
         self._last = time.perf_counter()
 
-    def lap(self, name: str) -> None:
+    def lap(self, name: str, *, less: float = 0.0) -> None:
+        """Record the time since the last lap, minus `less` seconds spent elsewhere."""
         now = time.perf_counter()
-        self._details[name] = round((now - self._last) * 1000, 1)
+        self._details[name] = round((now - self._last - less) * 1000, 1)
         self._last = now

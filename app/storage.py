@@ -7,6 +7,7 @@ throttling / network / 5xx -> TransientError, anything else -> PermanentError.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,7 @@ class Download:
     metadata: dict[str, str]
     _body: Any
     failure: ResizerError | None = field(default=None)
+    waited_s: float = 0.0  # time spent inside `read`, waiting on the network
 
     def read(self, size: int) -> bytes:
         """Up to `size` bytes; b"" at the end or after a failure (kept in `failure`).
@@ -64,6 +66,7 @@ class Download:
         """
         if self.failure is not None:
             return b""
+        start = time.perf_counter()
         try:
             return bytes(self._body.read(size))
         except (BotoCoreError, OSError) as error:
@@ -71,6 +74,8 @@ class Download:
                 f"reading s3://{self.ref.bucket}/{self.ref.key} failed: {error}"
             )
             return b""
+        finally:
+            self.waited_s += time.perf_counter() - start
 
     def close(self) -> None:
         self._body.close()

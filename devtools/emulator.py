@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 RUNTIME = "/2018-06-01/runtime"
@@ -62,8 +62,10 @@ class Emulator:
         port: int = 9000,
         env: dict[str, str] | None = None,
         cwd: Path = ROOT,
+        output: IO[bytes] | None = None,
     ) -> None:
         self.handler = handler
+        self.output = output  # where the runtime's stdout and stderr go (CloudWatch Logs)
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
         self.timeout_s = float(self.env.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "300"))
@@ -145,7 +147,11 @@ class Emulator:
         self.generation += 1  # /next calls still waiting from an earlier runtime drop out
         self.cond.notify_all()
         process = subprocess.Popen(
-            [sys.executable, "-m", "awslambdaric", self.handler], cwd=self.cwd, env=env
+            [sys.executable, "-m", "awslambdaric", self.handler],
+            cwd=self.cwd,
+            env=env,
+            stdout=self.output,
+            stderr=subprocess.STDOUT if self.output else None,
         )
         self.process = process
         threading.Thread(target=self._watch, args=(process, self.generation), daemon=True).start()

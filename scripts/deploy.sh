@@ -9,9 +9,10 @@ usage() {
 Usage: scripts/deploy.sh --bucket NAME [options]
        scripts/deploy.sh --bucket NAME --destroy [options]
 
-Builds the image, pushes it to ECR, creates or updates the function, its role and
-its failure queue, and wires the bucket's ObjectCreated notification (merged into
-the bucket's existing notifications). Every step is safe to run again.
+Builds the image, pushes it to ECR, creates or updates the function, its role, its
+log group and its failure queue, a CloudWatch dashboard and alarms, and wires the
+bucket's ObjectCreated notification (merged into the bucket's existing
+notifications). Every step is safe to run again.
 
 Options (each also settable by the environment variable shown):
   --bucket NAME               source bucket (required)                    DEPLOY_BUCKET
@@ -27,6 +28,10 @@ Options (each also settable by the environment variable shown):
   --timeout SECONDS           default 60                                  DEPLOY_TIMEOUT
   --reserved-concurrency N    default: none (unreserved)                  DEPLOY_RESERVED_CONCURRENCY
   --tag TAG                   image tag, default: the git commit          DEPLOY_TAG
+  --log-retention DAYS        log group retention, default 30             DEPLOY_LOG_RETENTION
+  --metrics-namespace NS      METRICS_NAMESPACE, default ImageResizer     DEPLOY_METRICS_NAMESPACE
+  --alarm-email ADDRESS       subscribe ADDRESS to the alarms' SNS topic  DEPLOY_ALARM_EMAIL
+                              (default: alarms without notifications)
   --dry-run                   print every AWS and docker call; change nothing
                               (read-only calls still run, to plan create vs update)
   --destroy                   remove what this script created, and nothing else
@@ -50,6 +55,9 @@ memory="${DEPLOY_MEMORY:-1769}"
 timeout="${DEPLOY_TIMEOUT:-60}"
 reserved="${DEPLOY_RESERVED_CONCURRENCY:-}"
 tag="${DEPLOY_TAG:-}"
+log_retention="${DEPLOY_LOG_RETENTION:-30}"
+namespace="${DEPLOY_METRICS_NAMESPACE:-ImageResizer}"
+alarm_email="${DEPLOY_ALARM_EMAIL:-}"
 dry_run=0
 destroy=0
 
@@ -67,6 +75,9 @@ while [ $# -gt 0 ]; do
     --timeout) timeout="${2-}"; shift 2 ;;
     --reserved-concurrency) reserved="${2-}"; shift 2 ;;
     --tag) tag="${2-}"; shift 2 ;;
+    --log-retention) log_retention="${2-}"; shift 2 ;;
+    --metrics-namespace) namespace="${2-}"; shift 2 ;;
+    --alarm-email) alarm_email="${2-}"; shift 2 ;;
     --dry-run) dry_run=1; shift ;;
     --destroy) destroy=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -112,6 +123,14 @@ fi
   || die "invalid --timeout '$timeout': expected seconds from 1 to 900"
 [ -z "$reserved" ] || [[ "$reserved" =~ ^[0-9]+$ ]] \
   || die "invalid --reserved-concurrency '$reserved': expected a whole number"
+# The retention periods CloudWatch Logs accepts.
+retentions=" 1 3 5 7 14 30 60 90 120 150 180 365 400 545 731 1096 1827 2192 2557 2922 3288 3653 "
+[[ "$retentions" == *" $log_retention "* ]] \
+  || die "invalid --log-retention '$log_retention': expected one of CloudWatch's periods in days:$retentions"
+[[ "$namespace" =~ ^[A-Za-z0-9.:#/_\ -]{1,255}$ ]] && [[ "$namespace" != AWS/* ]] \
+  || die "invalid --metrics-namespace '$namespace': expected 1-255 letters, digits, spaces or . - _ / # : (not starting with AWS/)"
+[ -z "$alarm_email" ] || [[ "$alarm_email" =~ ^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$ ]] \
+  || die "invalid --alarm-email '$alarm_email': expected an e-mail address"
 
 for tool in aws python3; do
   command -v "$tool" >/dev/null || die "'$tool' is not on PATH; install it first"
@@ -147,6 +166,10 @@ repository="$function_name"
 role="$function_name-role"
 queue="$function_name-failures"
 notification_id="$function_name-object-created"
+log_group="/aws/lambda/$function_name"
+topic="$function_name-alarms"
+alarms=("$function_name-errors" "$function_name-throttles" "$function_name-objects-failed"
+  "$function_name-failure-queue")
 statement_id="s3-invoke-${bucket//./-}"
 
 account="$(read_only aws sts get-caller-identity --query Account --output text)"
@@ -211,7 +234,17 @@ if [ "$destroy" = 1 ]; then
     say "Deleting repository $repository and its images"
     run aws ecr delete-repository --repository-name "$repository" --force
   fi
-  say "Removed. The bucket and its objects (uploads and copies) were left untouched."
+  say "Deleting dashboard, alarms and alarm topic of $function_name"
+  run aws cloudwatch delete-alarms --alarm-names "${alarms[@]}"
+  if exists aws cloudwatch get-dashboard --dashboard-name "$function_name"; then
+    run aws cloudwatch delete-dashboards --dashboard-names "$function_name"
+  fi
+  topic_arn="arn:aws:sns:$region:$account:$topic"
+  if exists aws sns get-topic-attributes --topic-arn "$topic_arn"; then
+    run aws sns delete-topic --topic-arn "$topic_arn"
+  fi
+  say "Removed. Left untouched: the bucket and its objects (uploads and copies), and the
+log group $log_group with the function's logs (aws logs delete-log-group to remove it)."
   exit 0
 fi
 
@@ -267,14 +300,26 @@ PY
 run aws iam put-role-policy --role-name "$role" --policy-name s3-and-failures \
   --policy-document "$policy"
 
-# --- 4. function -----------------------------------------------------------------------
+# --- 4. log group (made before the function, so it never starts without retention) ----
+
+say "Log group $log_group ($log_retention days' retention)"
+if ! read_only aws logs describe-log-groups --log-group-name-prefix "$log_group" \
+    --query 'logGroups[].logGroupName' --output text | tr '\t' '\n' | grep -qx "$log_group"; then
+  run aws logs create-log-group --log-group-name "$log_group"
+fi
+run aws logs put-retention-policy --log-group-name "$log_group" \
+  --retention-in-days "$log_retention"
+
+# --- 5. function -----------------------------------------------------------------------
 
 say "Function $function_name"
 environment="$(python3 - "$widths" "$source_prefix" "$output_prefix" "$output_bucket" \
-  "$bucket" <<'PY'
+  "$bucket" "$namespace" <<'PY'
 import json, sys
-widths, source, out, out_bucket, bucket = sys.argv[1:]
+widths, source, out, out_bucket, bucket, namespace = sys.argv[1:]
 variables = {"RESIZE_WIDTHS": widths, "SOURCE_PREFIX": source, "OUTPUT_PREFIX": out}
+if namespace != "ImageResizer":
+    variables["METRICS_NAMESPACE"] = namespace
 if out_bucket != bucket:
     variables["OUTPUT_BUCKET"] = out_bucket
 print(json.dumps({"Variables": variables}))
@@ -311,7 +356,7 @@ if [ -n "$reserved" ]; then
     --reserved-concurrent-executions "$reserved" >/dev/null
 fi
 
-# --- 5. failures: bounded retries, then the on-failure queue ---------------------------
+# --- 6. failures: bounded retries, then the on-failure queue ---------------------------
 
 say "Failure queue $queue (14 days' retention)"
 run aws_sqs create-queue --queue-name "$queue" \
@@ -320,7 +365,77 @@ run aws lambda put-function-event-invoke-config --function-name "$function_name"
   --maximum-retry-attempts 2 --maximum-event-age-in-seconds 21600 \
   --destination-config "{\"OnFailure\":{\"Destination\":$(json "$queue_arn")}}" >/dev/null
 
-# --- 6. trigger: S3 may invoke, and notifies on ObjectCreated under the source prefix --
+# --- 7. monitoring: a dashboard, and alarms (to an SNS topic with --alarm-email) -------
+
+say "Dashboard and alarms for $function_name"
+alarm_actions=()
+if [ -n "$alarm_email" ]; then
+  topic_arn="$(run aws sns create-topic --name "$topic" --query TopicArn --output text)"
+  topic_arn="${topic_arn:-arn:aws:sns:$region:$account:$topic}"
+  if ! read_only aws sns list-subscriptions-by-topic --topic-arn "$topic_arn" \
+      --query 'Subscriptions[].Endpoint' --output text 2>/dev/null | tr '\t' '\n' \
+      | grep -qxF "$alarm_email"; then
+    run aws sns subscribe --topic-arn "$topic_arn" --protocol email \
+      --notification-endpoint "$alarm_email" >/dev/null
+  fi
+  alarm_actions=(--alarm-actions "$topic_arn" --ok-actions "$topic_arn")
+fi
+dashboard="$(python3 - "$function_name" "$queue" "$namespace" "$region" <<'PY'
+import json, sys
+function, queue, namespace, region = sys.argv[1:]
+fn = ["FunctionName", function]
+def widget(title, metrics, stat="Sum"):
+    props = {"title": title, "region": region, "view": "timeSeries", "stat": stat,
+             "period": 300, "metrics": metrics}
+    return {"type": "metric", "width": 12, "height": 6, "properties": props}
+lam, custom = "AWS/Lambda", namespace
+widgets = [
+    widget("Invocations", [[lam, "Invocations", *fn]]),
+    widget("Duration p50 / p99 (ms)", [[lam, "Duration", *fn, {"stat": "p50"}],
+                                       [lam, "Duration", *fn, {"stat": "p99"}]]),
+    widget("Errors and throttles", [[lam, "Errors", *fn], [lam, "Throttles", *fn]]),
+    widget("Concurrent executions", [[lam, "ConcurrentExecutions", *fn]], stat="Maximum"),
+    widget("Async events dropped, destination delivery failures",
+           [[lam, "AsyncEventsDropped", *fn], [lam, "DestinationDeliveryFailures", *fn]]),
+    widget("On-failure queue depth", [["AWS/SQS", "ApproximateNumberOfMessagesVisible",
+                                       "QueueName", queue]], stat="Maximum"),
+    widget("Objects processed, skipped, failed", [[custom, "ObjectsProcessed", *fn],
+           [custom, "ObjectsSkipped", *fn], [custom, "ObjectsFailed", *fn]]),
+    widget("Renditions written", [[custom, "RenditionsWritten", *fn]]),
+    widget("Processing time per object p50 / p99 (ms)",
+           [[custom, "ProcessingTime", *fn, {"stat": "p50"}],
+            [custom, "ProcessingTime", *fn, {"stat": "p99"}]]),
+    widget("Input megapixels per object (average, maximum)",
+           [[custom, "InputMegapixels", *fn, {"stat": "Average"}],
+            [custom, "InputMegapixels", *fn, {"stat": "Maximum"}]]),
+    widget("Bytes in and out", [[custom, "InputBytes", *fn], [custom, "OutputBytes", *fn]]),
+]
+for i, w in enumerate(widgets):
+    w["x"], w["y"] = (i % 2) * 12, (i // 2) * 6
+print(json.dumps({"widgets": widgets}))
+PY
+)"
+run aws cloudwatch put-dashboard --dashboard-name "$function_name" \
+  --dashboard-body "$dashboard" >/dev/null
+# Any error, throttle or failed object within five minutes; any message left in the queue.
+alarm() {
+  local name="$1" namespace="$2" metric="$3" dimension="$4" stat="$5" description="$6"
+  run aws cloudwatch put-metric-alarm --alarm-name "$name" \
+    --alarm-description "$description" --namespace "$namespace" --metric-name "$metric" \
+    --dimensions "$dimension" --statistic "$stat" --period 300 --evaluation-periods 1 \
+    --threshold 0 --comparison-operator GreaterThanThreshold \
+    --treat-missing-data notBreaching ${alarm_actions[@]+"${alarm_actions[@]}"}
+}
+alarm "${alarms[0]}" AWS/Lambda Errors "Name=FunctionName,Value=$function_name" Sum \
+  "$function_name raised errors (a retry follows; then the failure queue)"
+alarm "${alarms[1]}" AWS/Lambda Throttles "Name=FunctionName,Value=$function_name" Sum \
+  "$function_name was throttled (concurrency limit reached)"
+alarm "${alarms[2]}" "$namespace" ObjectsFailed "Name=FunctionName,Value=$function_name" Sum \
+  "$function_name could not resize some objects (see its logs for the reasons)"
+alarm "${alarms[3]}" AWS/SQS ApproximateNumberOfMessagesVisible "Name=QueueName,Value=$queue" \
+  Maximum "events that $function_name gave up on wait in $queue"
+
+# --- 8. trigger: S3 may invoke, and notifies on ObjectCreated under the source prefix --
 
 say "Trigger: s3://$bucket/$source_prefix* -> $function_name"
 if ! read_only aws lambda get-policy --function-name "$function_name" --query Policy \
@@ -334,7 +449,7 @@ notifications="$(merged_notifications add)"
 run aws s3api put-bucket-notification-configuration --bucket "$bucket" \
   --notification-configuration "$notifications"
 
-# --- 7. what was deployed, and how to try it -------------------------------------------
+# --- 9. what was deployed, and how to try it -------------------------------------------
 
 cat <<EOF
 
@@ -346,7 +461,8 @@ Deployed $function_name ($arch, ${memory} MB, ${timeout} s) from $image
 Try it:
   aws s3 cp photo.jpg "s3://$bucket/${source_prefix}photo.jpg"
   aws s3 ls "s3://$output_bucket/$output_prefix"
-Logs:    aws logs tail "/aws/lambda/$function_name" --follow
-Metrics: CloudWatch > Lambda > $function_name (Invocations, Duration, Errors, Throttles)
+Logs:    aws logs tail "$log_group" --follow   (kept $log_retention days)
+Metrics: CloudWatch > Dashboards > $function_name; namespace $namespace
+Alarms:  ${alarms[*]}${alarm_email:+ -> $alarm_email (confirm the e-mail from AWS)}
 Failed:  aws sqs receive-message --queue-url "\$(aws sqs get-queue-url --queue-name $queue --query QueueUrl --output text)"
 EOF

@@ -12,6 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
+from app.observe import METRICS
+
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"  # moto's account
 STANDIN = f"""#!{sys.executable}
@@ -88,6 +90,7 @@ def test_deploys_everything_and_a_second_run_changes_nothing_it_should_not(
     deploy, photos, s3, s3_endpoint
 ):
     sizes = ("--memory", "2048", "--timeout", "90", "--reserved-concurrency", "20")
+    sizes += ("--alarm-email", "ops@example.com")
     first = deploy("--bucket", photos, "--region", "us-east-1", "--tag", "v1", *sizes)
     assert first.returncode == 0, first.stderr
     second = deploy("--bucket", photos, "--region", "us-east-1", "--tag", "v2", *sizes)
@@ -180,6 +183,8 @@ def test_deploys_everything_and_a_second_run_changes_nothing_it_should_not(
 
     assert 'aws s3 cp photo.jpg "s3://deploy-photos/images/photo.jpg"' in second.stdout
 
+    check_monitoring(s3_endpoint)
+
     # --destroy removes what deploy made, and nothing else.
     gone = deploy("--bucket", photos, "--region", "us-east-1", "--destroy")
     assert gone.returncode == 0, gone.stderr
@@ -190,6 +195,82 @@ def test_deploys_everything_and_a_second_run_changes_nothing_it_should_not(
     assert [q["Id"] for q in after["QueueConfigurations"]] == ["audit-log"]
     assert not after.get("LambdaFunctionConfigurations")
     s3.head_bucket(Bucket=photos)
+    cloudwatch = client("cloudwatch", s3_endpoint)
+    assert cloudwatch.describe_alarms()["MetricAlarms"] == []
+    assert cloudwatch.list_dashboards()["DashboardEntries"] == []
+    assert client("sns", s3_endpoint).list_topics()["Topics"] == []
+    assert log_groups(s3_endpoint) == {"/aws/lambda/image-resizer": 30}  # the logs stay
+
+
+# What the dashboard may show from AWS/Lambda and AWS/SQS (their documented metrics).
+AWS_METRICS = {
+    "AWS/Lambda": {
+        "Invocations",
+        "Duration",
+        "Errors",
+        "Throttles",
+        "ConcurrentExecutions",
+        "AsyncEventsDropped",
+        "DestinationDeliveryFailures",
+    },
+    "AWS/SQS": {"ApproximateNumberOfMessagesVisible"},
+}
+
+
+def log_groups(endpoint: str) -> dict[str, int | None]:
+    groups = client("logs", endpoint).describe_log_groups()["logGroups"]
+    return {g["logGroupName"]: g.get("retentionInDays") for g in groups}
+
+
+def check_monitoring(endpoint: str) -> None:
+    assert log_groups(endpoint) == {"/aws/lambda/image-resizer": 30}
+
+    # Alarms: each once, on the right metric, firing on anything above zero, to the topic.
+    sns, cloudwatch = client("sns", endpoint), client("cloudwatch", endpoint)
+    [topic] = sns.list_topics()["Topics"]
+    assert topic["TopicArn"].endswith(":image-resizer-alarms")
+    [subscription] = sns.list_subscriptions_by_topic(TopicArn=topic["TopicArn"])["Subscriptions"]
+    assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "ops@example.com")
+    alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+    function = [{"Name": "FunctionName", "Value": "image-resizer"}]
+    assert {
+        name: (a["Namespace"], a["MetricName"], a["Dimensions"], a["Statistic"])
+        for name, a in alarms.items()
+    } == {
+        "image-resizer-errors": ("AWS/Lambda", "Errors", function, "Sum"),
+        "image-resizer-throttles": ("AWS/Lambda", "Throttles", function, "Sum"),
+        "image-resizer-objects-failed": ("ImageResizer", "ObjectsFailed", function, "Sum"),
+        "image-resizer-failure-queue": (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            [{"Name": "QueueName", "Value": "image-resizer-failures"}],
+            "Maximum",
+        ),
+    }
+    for alarm in alarms.values():
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+        assert (alarm["Period"], alarm["EvaluationPeriods"]) == (300, 1)
+        assert alarm["AlarmActions"] == [topic["TopicArn"]]
+
+    # Dashboard: valid JSON naming only metrics that exist: AWS's, and those the function emits.
+    [entry] = cloudwatch.list_dashboards()["DashboardEntries"]
+    body = json.loads(
+        cloudwatch.get_dashboard(DashboardName=entry["DashboardName"])["DashboardBody"]
+    )
+    shown = set()
+    for widget in body["widgets"]:
+        assert widget["type"] == "metric" and widget["properties"]["region"] == "us-east-1"
+        for metric in widget["properties"]["metrics"]:
+            namespace, name, dimension, value = metric[:4]
+            expected = AWS_METRICS.get(namespace, set(METRICS) - {"ColdStart"})
+            assert name in expected, (namespace, name)
+            assert (dimension, value) in {
+                ("FunctionName", "image-resizer"),
+                ("QueueName", "image-resizer-failures"),
+            }
+            shown.add((namespace, name))
+    # Every metric the function emits has a place on the dashboard (but the cold start).
+    assert {n for ns, n in shown if ns == "ImageResizer"} == set(METRICS) - {"ColdStart"}
 
 
 def test_dry_run_prints_every_call_and_changes_nothing(deploy, photos, s3_endpoint):

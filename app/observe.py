@@ -1,0 +1,59 @@
+"""What operators see of each invocation: CloudWatch metrics computed from the outcomes.
+
+Pure: outcomes in, `(name, unit, value)` out. The handler hands them to Powertools
+Metrics, which writes them as Embedded Metric Format documents to the log, where
+CloudWatch turns them into metrics (namespace METRICS_NAMESPACE, dimension FunctionName).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from app.model import Outcome
+
+# name -> (unit, what it means); README's monitoring section and the dashboard use these.
+METRICS: dict[str, tuple[str, str]] = {
+    "ObjectsProcessed": ("Count", "objects whose copies were all written"),
+    "ObjectsSkipped": ("Count", "objects left alone on purpose (own copies, up to date, prefix)"),
+    "ObjectsFailed": ("Count", "objects that failed, permanently or for a retry"),
+    "RenditionsWritten": ("Count", "copies written"),
+    "InputBytes": ("Bytes", "size of each processed source object"),
+    "OutputBytes": ("Bytes", "total size of each processed object's copies"),
+    "InputMegapixels": ("None", "pixels of each processed source, in millions"),
+    "ProcessingTime": ("Milliseconds", "time from GET to the last PUT, per processed object"),
+    "ColdStart": ("Count", "invocations that started a new execution environment"),
+}
+
+_COUNTS = {"processed": "ObjectsProcessed", "skipped": "ObjectsSkipped", "failed": "ObjectsFailed"}
+
+
+def metrics_of(outcomes: Iterable[Outcome]) -> list[tuple[str, str, float]]:
+    """The metrics of one invocation: the counts once (zeros too), the rest per object."""
+    outcomes = list(outcomes)
+    counts = {name: 0.0 for name in _COUNTS.values()}
+    per_object: list[tuple[str, str, float]] = []
+    written = 0
+    for outcome in outcomes:
+        counts[_COUNTS[outcome.status]] += 1
+        if outcome.status != "processed":
+            continue
+        written += len(outcome.outputs)
+        details = outcome.details
+        per_object.append(_metric("OutputBytes", sum(o.bytes for o in outcome.outputs)))
+        if "input_bytes" in details:
+            per_object.append(_metric("InputBytes", details["input_bytes"]))
+        if "width" in details:
+            per_object.append(
+                _metric("InputMegapixels", round(details["width"] * details["height"] / 1e6, 3))
+            )
+        if "total_ms" in details:
+            per_object.append(_metric("ProcessingTime", details["total_ms"]))
+    return [
+        *(_metric(name, value) for name, value in counts.items()),
+        _metric("RenditionsWritten", written),
+        *per_object,
+    ]
+
+
+def _metric(name: str, value: float) -> tuple[str, str, float]:
+    return name, METRICS[name][0], float(value)
