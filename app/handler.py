@@ -18,12 +18,14 @@ from botocore.config import Config
 
 from app import config, events, imaging, observe, pipeline, reply
 from app.errors import TransientError
+from app.memory import MemoryBudget
 from app.model import Outcome
 from app.storage import S3Store
 
 settings = config.load(os.environ)
 imaging.configure_libvips()
 logger = Logger(service="image-resizer", level=settings.log_level)
+budget = MemoryBudget.for_lambda(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
 metrics = Metrics(namespace=settings.metrics_namespace)
 metrics.set_default_dimensions(FunctionName=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local"))
 _cold_start = True
@@ -55,7 +57,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     refs = parsed.refs
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
     with ThreadPoolExecutor(max_workers=settings.object_concurrency) as pool:
-        flat = list(pool.map(lambda ref: pipeline.process(ref, settings, store, deadline), refs))
+        flat = list(
+            pool.map(lambda ref: pipeline.process(ref, settings, store, deadline, budget), refs)
+        )
     for outcome in flat:
         _log(outcome)
     _record(flat)

@@ -88,6 +88,20 @@ class Header:
     height: int
     loader: str
     pages: int
+    bands: int = 3
+    sample_bytes: int = 1
+    interlaced: bool = False
+
+    @property
+    def decode_bytes(self) -> int:
+        """What the decoder holds beyond streaming buffers: nothing for a stream it can
+        read row by row, else (progressive JPEG, interlaced PNG, GIF, WebP, AVIF...) the
+        whole image, as DCT coefficients (2 bytes a sample) or as pixels."""
+        name = self.loader.removesuffix("load_source").removesuffix("load")
+        if name in ("jpeg", "png") and not self.interlaced:
+            return 0
+        sample = 2 if name == "jpeg" else self.sample_bytes
+        return self.width * self.height * self.bands * sample
 
     @property
     def source_format(self) -> str | None:
@@ -135,7 +149,11 @@ def read_header(source: pyvips.Source, max_pixels: int, name: str) -> Header:
             f"{name} is {width}x{height} ({_mp(width * height)}); "
             f"limit is {_mp(max_pixels)} (MAX_INPUT_PIXELS)"
         )
-    return Header(width, height, image.get("vips-loader"), pages)
+    interlaced = bool(image.get_typeof("interlaced") and image.get("interlaced"))
+    sample_bytes = 2 if image.format in ("ushort", "short") else 1
+    return Header(
+        width, height, image.get("vips-loader"), pages, image.bands, sample_bytes, interlaced
+    )
 
 
 def output_format(header: Header, wanted: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from app import imaging, naming
 from app.config import Settings
 from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientError
+from app.memory import MemoryBudget
 from app.model import ObjectRef, Outcome, Output
 from app.storage import Download
 
@@ -21,6 +22,9 @@ from app.storage import Download
 # photo's GET, decode, encodes and PUTs, so that it never dies half-way.
 BASE_MS = 3000
 MS_PER_MB = 200
+
+
+UNLIMITED = MemoryBudget(None)
 
 
 class Store(Protocol):
@@ -43,17 +47,22 @@ class Store(Protocol):
 
 
 def process(
-    ref: ObjectRef, settings: Settings, store: Store, deadline: float | None = None
+    ref: ObjectRef,
+    settings: Settings,
+    store: Store,
+    deadline: float | None = None,
+    budget: MemoryBudget = UNLIMITED,
 ) -> Outcome:
     """Make every rendition of `ref`; classify whatever goes wrong.
 
     `deadline` (a `time.monotonic()` value) is when Lambda will stop the invocation:
     an object that cannot finish before it is not started, and left for a retry.
+    `budget` is the memory that the decodes of objects processed at once share.
     """
     details: dict[str, Any] = {}
     start = time.perf_counter()
     try:
-        outputs = _run(ref, settings, store, details, deadline)
+        outputs = _run(ref, settings, store, details, deadline, budget)
     except Skip as skip:
         return Outcome(ref, "skipped", str(skip), details=details)
     except PermanentError as error:
@@ -71,6 +80,7 @@ def _run(
     store: Store,
     details: dict[str, Any],
     deadline: float | None,
+    budget: MemoryBudget,
 ) -> tuple[Output, ...]:
     out_bucket = settings.output_bucket_for(ref.bucket)
     reason = naming.skip_reason(
@@ -102,9 +112,10 @@ def _run(
             keys = {spec: _output_key(settings, ref, spec, fmt) for spec in settings.specs}
             if _up_to_date(store, out_bucket, list(keys.values()), download.etag):
                 raise Skip(f"up to date: every copy already exists for ETag {download.etag}")
-            image = imaging.decode(
-                source, header, settings.specs, ref.uri, flatten=not imaging.FORMATS[fmt].alpha
-            )
+            with budget.hold(header.decode_bytes, ref.uri):
+                image = imaging.decode(
+                    source, header, settings.specs, ref.uri, flatten=not imaging.FORMATS[fmt].alpha
+                )
         except BadImage:
             if download.failure is not None:  # the network, not the file, cut the stream
                 raise download.failure from None

@@ -55,3 +55,21 @@ def full() -> list[Path]:
             make(str(MADE / name))
     paths = photos + [MADE / name for name in made]
     return sorted(paths, key=lambda p: p.stat().st_size)
+
+
+def worst_cases() -> list[Path]:
+    """Inputs at the default MAX_INPUT_PIXELS (100 MP) that make a decoder hold the most:
+    progressive JPEG (every scan's coefficients kept) and interlaced PNG (whole image)."""
+    MADE.mkdir(parents=True, exist_ok=True)
+    made = {
+        "worst-99mp-baseline.jpg": lambda im, p: im.jpegsave(p, Q=90),
+        "worst-99mp-progressive.jpg": lambda im, p: im.jpegsave(p, Q=90, interlace=True),
+        "worst-99mp-interlaced.png": lambda im, p: im.pngsave(p, interlace=True, compression=1),
+    }
+    base = None
+    for name, make in made.items():
+        if not (MADE / name).exists():
+            if base is None:
+                base = synthetic(12000, 8250).copy_memory()  # 99 MP
+            make(base, str(MADE / name))
+    return [MADE / name for name in made]

@@ -7,7 +7,7 @@ from typing import Any
 import images
 import pytest
 from faults import fault_proxy
-from harness import LambdaContext, sample_event
+from harness import LambdaContext, s3_event, sample_event
 
 from app.errors import TransientError
 
@@ -190,3 +190,26 @@ def test_too_large_by_event_size_is_refused_before_download(s3, bucket, load_han
     assert result["results"][0]["reason"] == (
         f"s3://{bucket}/images/2024/cat.jpg is 5,000 bytes; limit is 1,000 bytes (MAX_INPUT_BYTES)"
     )
+
+
+def test_a_decode_that_cannot_fit_the_memory_size_fails_and_a_streaming_one_proceeds(
+    s3, bucket, load_handler
+):
+    # 300 MB leaves 44 MB for whole-image decodes: a 12 MP progressive JPEG needs 72 MB
+    # of coefficients; the same picture as a baseline JPEG streams and needs none.
+    put(s3, bucket, "images/progressive.jpg", images.progressive_jpeg(4000, 3000))
+    put(s3, bucket, "images/baseline.jpg", images.jpeg(4000, 3000))
+    handler = load_handler(AWS_LAMBDA_FUNCTION_MEMORY_SIZE="300")
+
+    result = handler.handler(
+        s3_event(bucket, ["images/progressive.jpg", "images/baseline.jpg"]), LambdaContext()
+    )
+
+    progressive, baseline = result["results"]
+    assert progressive["status"] == "failed" and "retryable" not in progressive
+    assert progressive["reason"] == (
+        f"s3://{bucket}/images/progressive.jpg needs about 69 MB to decode; the function can "
+        "give 44 MB (its memory size less 256 MB): raise the memory size or lower "
+        "MAX_INPUT_PIXELS"
+    )
+    assert baseline["status"] == "processed"
