@@ -216,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-extras", action="store_true", help="skip cold start, end to end and cost"
     )
+    parser.add_argument(
+        "--results", type=Path, default=RESULTS, help=f"where the report goes (default {RESULTS})"
+    )
     args = parser.parse_args(argv)
 
     rounds, runs = (1, 1) if args.quick else (args.rounds, args.runs)
@@ -245,10 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         extra = extras.run_all(report)
         print("\n" + extra, flush=True)
         sections.append(extra)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "latest.md").write_text("\n".join(sections) + "\n")
-    print(f"\nwritten: {RESULTS / 'latest.md'} and latest.json")
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.results / "latest.md").write_text("\n".join(sections) + "\n")
+    print(f"\nwritten: {args.results / 'latest.md'} and latest.json")
     return 0
 
 

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The benchmark (bench/): the pipeline against its peers and the physical limit.
+# Installs what it measures against, when it can: libjpeg-turbo's djpeg/cjpeg and
+# netpbm's pngtopnm (Debian packages), and sharp (npm, into bench/node). A peer that
+# cannot be installed is skipped, and the report says so.
+# Arguments go to python -m bench (e.g. --quick, --rounds 5, --only project,limit).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+
+missing=()
+command -v djpeg >/dev/null || missing+=(libjpeg-turbo-progs)
+command -v pngtopnm >/dev/null || missing+=(netpbm)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "bench: installing ${missing[*]}" >&2
+    apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null; }
+  else
+    echo "bench: ${missing[*]} missing (apt-get install ${missing[*]}); the limit is skipped" >&2
+  fi
+fi
+if command -v npm >/dev/null && [ ! -d bench/node/node_modules/sharp ]; then
+  (cd bench/node && npm ci --no-audit --no-fund --loglevel=error) \
+    || echo "bench: npm ci failed in bench/node; sharp is skipped" >&2
+fi
+exec .venv/bin/python -m bench "$@"
