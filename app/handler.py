@@ -47,7 +47,11 @@ store = S3Store(
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Resize every object the event names; raise only what Lambda should retry."""
-    parsed = events.parse(event)
+    try:
+        parsed = events.parse(event)
+    except Exception:
+        _record([])  # the invocation still counts (cold start, zero objects)
+        raise
     for message in parsed.messages:
         for reason in message.ignored:
             logger.info("ignored", extra={"reason": reason})
