@@ -5,7 +5,7 @@ Against a real S3 API on loopback (moto's server), in one process, interleaved:
 - the download alone (GetObject, read to the end);
 - the pipeline alone, on the bytes already in memory.
 Streaming overlaps the download with the decode, so handler < download + pipeline.
-Prints one JSON object of median milliseconds.
+Prints one JSON object of median milliseconds, as its last line.
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ def main() -> None:
             timings["handler_ms"].append(handler_ms)
             timings["download_ms"].append(download_ms)
             timings["pipeline_ms"].append(pipeline_ms)
-    json.dump({name: statistics.median(values) for name, values in timings.items()}, sys.stdout)
+    medians = {name: statistics.median(values) for name, values in timings.items()}
+    print("\n" + json.dumps(medians))  # the last line; the handler's EMF lines come before
 
 
 if __name__ == "__main__":
