@@ -46,7 +46,9 @@ def full() -> list[Path]:
         print(f"note: {CORPUS} is absent; a synthetic 20 MP photograph stands in for it")
         base = synthetic(6028, 3391)
     made = {
-        "made-48mp-baseline.jpg": lambda p: base.resize(8000 / base.width).jpegsave(p, Q=90),
+        "made-48mp-8000x6000.jpg": lambda p: base.resize(
+            8000 / base.width, vscale=6000 / base.height
+        ).jpegsave(p, Q=90),
         "made-20mp-progressive.jpg": lambda p: base.jpegsave(p, Q=90, interlace=True),
         "made-20mp.png": lambda p: base.pngsave(p, compression=6),
     }
