@@ -93,23 +93,26 @@ class Header:
     interlaced: bool = False
 
     @property
+    def kind(self) -> str:
+        """The loader's format: `jpegload_source` -> `jpeg`."""
+        return self.loader.removesuffix("load_source").removesuffix("load")
+
+    @property
     def decode_bytes(self) -> int:
         """What the decoder holds beyond streaming buffers: nothing for a stream it can
         read row by row, else (progressive JPEG, interlaced PNG, GIF, WebP, AVIF...) the
         whole image, as DCT coefficients (2 bytes a sample) or as pixels."""
-        name = self.loader.removesuffix("load_source").removesuffix("load")
-        if name in ("jpeg", "png") and not self.interlaced:
+        if self.kind in ("jpeg", "png") and not self.interlaced:
             return 0
-        sample = 2 if name == "jpeg" else self.sample_bytes
+        sample = 2 if self.kind == "jpeg" else self.sample_bytes
         return self.width * self.height * self.bands * sample
 
     @property
     def source_format(self) -> str | None:
         """The output format that keeps the input's format, if it is one we write."""
-        name = self.loader.removesuffix("load_source").removesuffix("load")
-        if name == "heif":
+        if self.kind == "heif":
             return "avif"
-        return _SOURCE_FORMATS.get(name)
+        return _SOURCE_FORMATS.get(self.kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +197,7 @@ def jpeg_shrink(header: Header, width: int, height: int) -> int:
 
 def _shrunk_on_load(source: pyvips.Source, header: Header, width: int, height: int) -> pyvips.Image:
     """`width`x`height`, upright, through the cheapest decode that keeps enough pixels."""
-    if header.loader.startswith("jpegload"):
+    if header.kind == "jpeg":
         # libvips' thumbnail leaves a factor of 2 for its resize and so decodes 4x the
         # pixels; the DCT scale is itself a good box filter, so take all of it (as Pillow's
         # draft() and sharp do) and let one Lanczos reduce do the rest.

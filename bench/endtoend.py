@@ -14,27 +14,15 @@ import json
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import boto3
 
 from bench.workers import project
+from devtools.context import LambdaContext
 
 BUCKET = "bench-endtoend"
 ROUNDS = 7
-
-
-class Context:
-    function_name = "image-resizer"
-    memory_limit_in_mb = 1769
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:image-resizer"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 def main() -> None:
@@ -64,7 +52,7 @@ def main() -> None:
             ]
         }
         start = time.perf_counter()
-        handler.handler(event, Context())
+        handler.handler(event, LambdaContext())
         handler_ms = (time.perf_counter() - start) * 1000
         start = time.perf_counter()
         s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()

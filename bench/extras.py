@@ -161,17 +161,10 @@ def _project_rss(path: Path) -> float:
 
 def cost(report: dict[str, Any]) -> str:
     """GB-seconds and dollars per million images: CPU time at one vCPU, plus S3 wait."""
-    twenty = next(
-        (
-            (name, r["project, 1 core"]["cpu_ms"])
-            for name, r in report["images"].items()
-            if name == images.BASE and r.get("project, 1 core", {}).get("cpu_ms")
-        ),
-        None,
-    )
-    if twenty is None:
+    name = images.BASE
+    cpu_ms = report["images"].get(name, {}).get("project, 1 core", {}).get("cpu_ms")
+    if not cpu_ms:
         return "#### Cost: needs the 20 MP photograph's project timing"
-    name, cpu_ms = twenty
     e2e = report.get("end_to_end", {})
     # What the handler spends beyond the pipeline's CPU: waiting on S3 (not CPU-bound).
     wait_ms = max(0.0, e2e.get("handler_ms", cpu_ms) - e2e.get("pipeline_ms", cpu_ms))

@@ -17,7 +17,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
+T = TypeVar("T")
 QUALITY = 80
 Outputs = list[tuple[int, bytes]]  # (width asked for, encoded JPEG)
 
@@ -100,12 +102,15 @@ def limit(data: bytes, widths: list[int]) -> Callable[[], Outputs]:
     the project's are). The outputs' pixels are prepared beforehand, untimed; what
     starting the tools costs is measured on a 1x1 image and taken off (`STARTUP`).
     """
+    import atexit
     import os
+    import shutil
     import tempfile
 
     import pyvips
 
     work = Path(tempfile.mkdtemp(prefix="bench-limit-"))
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
     source = work / "source"
     source.write_bytes(data)
     image = pyvips.Image.new_from_buffer(data, "")
@@ -136,8 +141,8 @@ def limit(data: bytes, widths: list[int]) -> Callable[[], Outputs]:
     null_runs = [
         _timed(lambda: _tool(["cjpeg", "-outfile", os.devnull, str(tiny)])) for _ in range(9)
     ]
-    STARTUP["wall_ms"] = sorted(w for w, _ in null_runs)[4] * len(commands)
-    STARTUP["cpu_ms"] = sorted(c for _, c in null_runs)[4] * len(commands)
+    STARTUP["wall_ms"] = sorted(w for _, w, _ in null_runs)[4] * len(commands)
+    STARTUP["cpu_ms"] = sorted(c for _, _, c in null_runs)[4] * len(commands)
 
     def run() -> Outputs:
         for command in commands:
@@ -156,8 +161,9 @@ def _tool(command: list[str]) -> None:
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 
-def _timed(action: Callable[[], object]) -> tuple[float, float]:
-    """Wall and CPU milliseconds of `action`, counting this process and its children."""
+def _timed(action: Callable[[], T]) -> tuple[T, float, float]:
+    """`action`'s result, and its wall and CPU milliseconds, counting this process and
+    its children."""
     import resource
 
     def cpu() -> float:
@@ -166,8 +172,8 @@ def _timed(action: Callable[[], object]) -> tuple[float, float]:
         return own + children.ru_utime + children.ru_stime
 
     start_wall, start_cpu = time.perf_counter(), cpu()
-    action()
-    return (time.perf_counter() - start_wall) * 1000, (cpu() - start_cpu) * 1000
+    result = action()
+    return result, (time.perf_counter() - start_wall) * 1000, (cpu() - start_cpu) * 1000
 
 
 CONTENDERS = {
@@ -193,7 +199,7 @@ def main() -> None:
     outputs = run()  # warm-up: first-call costs (codec tables, pools) are not per image
     wall, cpu = [], []
     for _ in range(args.runs):
-        run_wall, run_cpu = _timed(lambda: outputs.__setitem__(slice(None), run()))
+        outputs, run_wall, run_cpu = _timed(run)
         wall.append(run_wall - STARTUP["wall_ms"])
         cpu.append(run_cpu - STARTUP["cpu_ms"])
     args.out.mkdir(parents=True, exist_ok=True)

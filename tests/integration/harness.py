@@ -7,7 +7,6 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,7 +15,10 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 
+from devtools.context import LambdaContext
 from devtools.s3server import FAKE_AWS_ENV, free_port, moto_server
+
+__all__ = ["LambdaContext"]  # the tests take it from here, with the fixtures
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLE_BUCKET = "image-resizer-local"
@@ -46,20 +48,6 @@ def bucket(s3: Any) -> str:
     name = f"test-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
     return name
-
-
-@dataclass
-class LambdaContext:
-    """The attributes of Lambda's context object that the function reads."""
-
-    function_name: str = "image-resizer"
-    memory_limit_in_mb: int = 1769
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:image-resizer"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    remaining_ms: int = 60_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 @pytest.fixture
