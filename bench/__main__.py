@@ -28,6 +28,7 @@ from typing import Any
 
 from bench import extras, images
 from bench.quality import Reference, check
+from devtools.image_env import image_env
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -106,6 +107,8 @@ def contenders(only: set[str] | None) -> list[Contender]:
 def run_one(contender: Contender, image: Path, runs: int, out: Path) -> Result:
     """One fresh process, pinned or not; it reports its timings and peak RSS on stdout."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if contender.worker == "project":
+        env.update(image_env())  # the function runs with what its image sets
     cpus = sorted(os.sched_getaffinity(0))
     if contender.one_core:
         # Lambda at 1769 MB has one vCPU: one core, and libvips told so.

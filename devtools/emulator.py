@@ -29,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
 
+from devtools.image_env import image_env
+
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 RUNTIME = "/2018-06-01/runtime"
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +68,7 @@ class Emulator:
     ) -> None:
         self.handler = handler
         self.output = output  # where the runtime's stdout and stderr go (CloudWatch Logs)
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**os.environ, **image_env(), **(env or {})}  # as the image runs it
         self.cwd = cwd
         self.timeout_s = float(self.env.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "300"))
         self.memory_mb = int(self.env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008"))

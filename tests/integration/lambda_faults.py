@@ -27,4 +27,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "pid": os.getpid(),
         "started": started,
         "ended": time.time(),
+        "env": {name: os.environ.get(name) for name in event.get("env", [])},
     }

@@ -15,6 +15,7 @@ import pytest
 from harness import sample_event
 
 from devtools.emulator import INVOKE_PATH, Emulator
+from devtools.image_env import image_env
 
 FAULTS = "tests/integration/lambda_faults.handler"
 
@@ -48,6 +49,16 @@ def test_context_and_headers_reach_the_handler() -> None:
     assert reply["arn"].endswith(":function:resizer")
     assert 0 < reply["remaining_ms"] <= 30_000
     assert len(reply["request_id"]) == 36
+
+
+def test_the_runtime_runs_with_the_environment_the_image_sets() -> None:
+    wanted = image_env()
+    assert "MALLOC_ARENA_MAX" in wanted  # the Dockerfile's malloc setting, read from it
+
+    with running(FAULTS) as emulator:
+        _, reply, _ = invoke(emulator, {"env": sorted(wanted)})
+
+    assert reply["env"] == wanted
 
 
 def test_handler_exception_comes_back_as_an_error_object() -> None:
