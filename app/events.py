@@ -4,9 +4,11 @@ Shapes: S3 notifications (`Records[].s3`), S3 in SNS (`Records[].Sns.Message`),
 S3 or SNS-wrapped S3 in SQS (`Records[].body`), EventBridge `Object Created`,
 S3 Batch Operations (schema 1.0 and 2.0), and the `s3:TestEvent` S3 sends when
 a notification is configured. Every source sends keys URL-encoded
-(`my+photo%C3%A9.jpg` is `my photoé.jpg`). Powertools' EventBridge and Batch
-Operations classes decode them; its S3 record class does not, so that one is
-decoded here.
+(`my+photo%C3%A9.jpg` is `my photoé.jpg`); they are decoded here.
+
+The shapes are read as the plain JSON they are, not through Powertools' event
+data classes: importing those imports all ~40 of its event classes, about 60 ms
+of every cold start (7% more than boto3 and pyvips take), for five small shapes.
 
 A message is the unit a reply reports on: an SQS message, a Batch Operations
 task, or the whole event for the direct shapes.
@@ -18,14 +20,6 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote_plus
-
-from aws_lambda_powertools.utilities.data_classes import (
-    S3BatchOperationEvent,
-    S3Event,
-    S3EventBridgeNotificationEvent,
-    SNSEvent,
-    SQSEvent,
-)
 
 from app.errors import EventError
 from app.model import ObjectRef
@@ -58,6 +52,15 @@ class ParsedEvent:
 
 def parse(event: Any) -> ParsedEvent:
     """Recognise the event's shape; raise EventError naming what arrived if none fits."""
+    try:
+        return _parse(event)
+    except KeyError as error:  # a known shape, but not all of it
+        raise EventError(f"malformed event: it lacks the field {error}") from None
+    except (TypeError, AttributeError) as error:
+        raise EventError(f"malformed event: a field has the wrong type ({error})") from None
+
+
+def _parse(event: Any) -> ParsedEvent:
     if not isinstance(event, dict):
         raise EventError(
             f"unsupported event: expected a JSON object, received {type(event).__name__}"
@@ -72,21 +75,26 @@ def parse(event: Any) -> ParsedEvent:
         if first.get("eventSource") == "aws:sqs" or "body" in first:
             return ParsedEvent(
                 "sqs",
-                tuple(_from_body(r.message_id, r.body) for r in SQSEvent(event).records),
+                tuple(_from_body(r["messageId"], r["body"]) for r in records),
                 event,
             )
     if event.get("source") == "aws.s3" and "detail" in event:
         return ParsedEvent("eventbridge", (_from_eventbridge(event, None),), event)
     if "invocationSchemaVersion" in event and "tasks" in event:
-        tasks = list(S3BatchOperationEvent(event).tasks)
-        if len(tasks) != 1:  # its reply schema has room for exactly one result
+        tasks = event["tasks"]
+        if not isinstance(tasks, list) or len(tasks) != 1:  # its reply has room for one
             raise EventError(
                 "unsupported event: S3 Batch Operations sends one task per "
-                f"invocation; received {len(tasks)}"
+                f"invocation; received {len(tasks) if isinstance(tasks, list) else tasks!r}"
             )
+        if "invocationId" not in event:  # the reply must name it
+            raise KeyError("invocationId")
+        task = tasks[0]
+        # Schema 1.0 names the bucket by ARN (arn:aws:s3:::bucket), 2.0 by name.
+        bucket = task["s3BucketArn"].split(":::")[-1] if "s3BucketArn" in task else task["s3Bucket"]
         return ParsedEvent(
             "batch",
-            (Message(tasks[0].task_id, (ObjectRef(tasks[0].s3_bucket, tasks[0].s3_key),)),),
+            (Message(task["taskId"], (ObjectRef(bucket, unquote_plus(task["s3Key"])),)),),
             event,
         )
     if event.get("Event") == "s3:TestEvent":
@@ -103,37 +111,34 @@ _TEST_EVENT = "s3:TestEvent (sent by S3 when a notification is configured)"
 
 def _from_s3(event: dict[str, Any], message_id: str | None) -> Message:
     refs, ignored = [], []
-    for record in S3Event(event).records:
-        obj = record.s3.get_object
-        if not record.event_name.startswith("ObjectCreated"):
-            ignored.append(
-                f"{record.event_name} for {unquote_plus(obj.key)!r} is not an ObjectCreated event"
-            )
+    for record in event["Records"]:
+        name, obj = record["eventName"], record["s3"]["object"]
+        key = unquote_plus(obj["key"])
+        if not name.startswith("ObjectCreated"):
+            ignored.append(f"{name} for {key!r} is not an ObjectCreated event")
             continue
         refs.append(
-            ObjectRef(
-                record.s3.bucket.name, unquote_plus(obj.key), obj.get("size"), obj.get("eTag")
-            )
+            ObjectRef(record["s3"]["bucket"]["name"], key, obj.get("size"), obj.get("eTag"))
         )
     return Message(message_id, tuple(refs), tuple(ignored))
 
 
 def _from_eventbridge(event: dict[str, Any], message_id: str | None) -> Message:
-    notification = S3EventBridgeNotificationEvent(event)
-    if notification.detail_type != "Object Created":
+    detail_type, detail = event["detail-type"], event["detail"]
+    if detail_type != "Object Created":
         return Message(
             message_id,
-            ignored=(f"EventBridge {notification.detail_type!r} is not an 'Object Created' event",),
+            ignored=(f"EventBridge {detail_type!r} is not an 'Object Created' event",),
         )
-    obj = notification.detail.object
-    return Message(
-        message_id,
-        (ObjectRef(notification.detail.bucket.name, obj.key, obj.size, obj.etag or None),),
+    obj = detail["object"]
+    ref = ObjectRef(
+        detail["bucket"]["name"], unquote_plus(obj["key"]), obj.get("size"), obj.get("etag") or None
     )
+    return Message(message_id, (ref,))
 
 
 def _from_sns(event: dict[str, Any]) -> Message:
-    messages = [_from_body(None, record.sns.message) for record in SNSEvent(event).records]
+    messages = [_from_body(None, record["Sns"]["Message"]) for record in event["Records"]]
     return _merge(None, messages)
 
 

@@ -5,12 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Literal
 
-from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
-    S3BatchOperationEvent,
-    S3BatchOperationResponse,
-    S3BatchOperationResponseRecord,
-)
-
 from app.events import Message, ParsedEvent
 from app.model import Outcome
 
@@ -50,10 +44,8 @@ def retryable(outcomes: list[tuple[Message, list[Outcome]]]) -> list[Outcome]:
 def _batch_reply(
     parsed: ParsedEvent, outcomes: list[tuple[Message, list[Outcome]]]
 ) -> dict[str, Any]:
-    event = S3BatchOperationEvent(parsed.raw)
-    response = S3BatchOperationResponse(
-        event.invocation_schema_version, event.invocation_id, "PermanentFailure"
-    )
+    """The one-result reply that S3 Batch Operations reads (schemas 1.0 and 2.0)."""
+    results = []
     for message, group in outcomes:
         for outcome in group:
             code: Literal["Succeeded", "TemporaryFailure", "PermanentFailure"]
@@ -63,7 +55,16 @@ def _batch_reply(
             else:
                 code = "TemporaryFailure" if outcome.retryable else "PermanentFailure"
                 text = outcome.reason or "failed"
-            response.add_result(
-                S3BatchOperationResponseRecord(str(message.id), code, text[:RESULT_STRING_MAX])
+            results.append(
+                {
+                    "taskId": str(message.id),
+                    "resultCode": code,
+                    "resultString": text[:RESULT_STRING_MAX],
+                }
             )
-    return dict(response.asdict())
+    return {
+        "invocationSchemaVersion": parsed.raw["invocationSchemaVersion"],
+        "treatMissingKeysAs": "PermanentFailure",
+        "invocationId": parsed.raw["invocationId"],
+        "results": results,
+    }

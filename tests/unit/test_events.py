@@ -110,6 +110,33 @@ def test_unknown_shapes_fail_with_one_sentence(event: object, message: str) -> N
     assert message in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"Records": [{"s3": {"bucket": {"name": "b"}}}]}, "it lacks the field 'eventName'"),
+        (
+            {"Records": [{"eventSource": "aws:sqs", "messageId": "1"}]},
+            "it lacks the field 'body'",
+        ),
+        ({"source": "aws.s3", "detail": {}}, "it lacks the field 'detail-type'"),
+        (
+            {"invocationSchemaVersion": "2.0", "invocationId": "i", "tasks": [{"s3Key": "k"}]},
+            "it lacks the field 's3Bucket'",
+        ),
+        (
+            {"invocationSchemaVersion": "1.0", "tasks": [{"taskId": "t"}]},
+            "it lacks the field 'invocationId'",
+        ),
+        ({"Records": [{"Sns": "not an object"}]}, "a field has the wrong type"),
+    ],
+)
+def test_malformed_known_shapes_fail_with_the_field_named(event: object, message: str) -> None:
+    with pytest.raises(EventError, match=r"^malformed event: ") as raised:
+        events.parse(event)
+
+    assert message in str(raised.value)
+
+
 @given(st.text(min_size=1, max_size=200))
 def test_any_key_round_trips_through_every_wrapping(name: str) -> None:
     key = "images/" + name
