@@ -45,6 +45,11 @@ _TRANSIENT = {
 }
 
 
+# Bytes read from the network at a time: 0.6 ms of a 100 MB/s GET, so the decoder
+# still starts on the first bytes almost at once.
+READ_CHUNK = 64 * 1024
+
+
 @dataclass(slots=True)
 class Download:
     """An object being read: its headers now, its bytes as `read(n)` is called."""
@@ -57,25 +62,32 @@ class Download:
     _body: Any
     failure: ResizerError | None = field(default=None)
     waited_s: float = 0.0  # time spent inside `read`, waiting on the network
+    _pending: memoryview = field(default_factory=lambda: memoryview(b""))
 
     def read(self, size: int) -> bytes:
         """Up to `size` bytes; b"" at the end or after a failure (kept in `failure`).
 
-        libvips calls this from C and cannot carry a Python exception through,
-        so a network failure is recorded here and re-raised by the caller.
+        libvips asks for 4 KB at a time; the network is read `READ_CHUNK` at a time,
+        as each read through botocore and urllib3 costs tens of microseconds (a
+        20 MP photo is 1,000 reads of 4 KB). libvips calls this from C and cannot
+        carry a Python exception through, so a network failure is recorded here and
+        re-raised by the caller.
         """
         if self.failure is not None:
             return b""
-        start = time.perf_counter()
-        try:
-            return bytes(self._body.read(size))
-        except (BotoCoreError, OSError) as error:
-            self.failure = TransientError(
-                f"reading s3://{self.ref.bucket}/{self.ref.key} failed: {error}"
-            )
-            return b""
-        finally:
-            self.waited_s += time.perf_counter() - start
+        if not self._pending:
+            start = time.perf_counter()
+            try:
+                self._pending = memoryview(self._body.read(max(size, READ_CHUNK)))
+            except (BotoCoreError, OSError) as error:
+                self.failure = TransientError(
+                    f"reading s3://{self.ref.bucket}/{self.ref.key} failed: {error}"
+                )
+                return b""
+            finally:
+                self.waited_s += time.perf_counter() - start
+        chunk, self._pending = self._pending[:size], self._pending[size:]
+        return bytes(chunk)
 
     def close(self) -> None:
         self._body.close()

@@ -223,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         "--no-extras", action="store_true", help="skip cold start, end to end and cost"
     )
     parser.add_argument(
+        "--extras-only",
+        action="store_true",
+        help="only cold start, end to end, memory and cost, beside the last run's tables",
+    )
+    parser.add_argument(
         "--results", type=Path, default=RESULTS, help=f"where the report goes (default {RESULTS})"
     )
     args = parser.parse_args(argv)
@@ -232,6 +237,13 @@ def main(argv: list[str] | None = None) -> int:
     paths = images.quick() if args.quick else images.full()
     report: dict[str, Any] = {"machine": machine(), "images": {}}
     sections = [f"Measured on {report['machine']}; medians of {rounds}x{runs} runs.", ""]
+    if args.extras_only:  # keep the last run's tables: the cost is computed from them
+        paths = []
+        last = args.results / "latest.json"
+        if last.exists():
+            report["images"] = json.loads(last.read_text())["images"]
+            tables = (args.results / "latest.md").read_text().split("\n#### Cold start")[0]
+            sections = [tables.rstrip(), ""]
     print(sections[0], flush=True)
     for path in paths:
         results = bench_image(path, chosen, rounds, runs)

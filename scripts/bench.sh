@@ -4,9 +4,16 @@
 # netpbm's pngtopnm (Debian packages), and sharp (npm, into bench/node). A peer that
 # cannot be installed is skipped, and the report says so.
 # Arguments go to python -m bench (e.g. --quick, --rounds 5, --only project,limit).
+# --stages [IMAGE]: where the project's time goes instead, stage by stage, on one core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+
+if [ "${1:-}" = --stages ]; then
+  shift
+  cpu=$(python3 -c 'import os; print(max(os.sched_getaffinity(0)))')
+  VIPS_CONCURRENCY=1 PYTHONPATH=. exec taskset -c "$cpu" .venv/bin/python -m bench.stages "$@"
+fi
 
 missing=()
 command -v djpeg >/dev/null || missing+=(libjpeg-turbo-progs)

@@ -1,0 +1,109 @@
+"""Where the project's time goes: `python -m bench.stages [IMAGE] [--repeat 15]`.
+
+Each stage of the pipeline, alone, on one core (run it under `taskset -c 0` with
+`VIPS_CONCURRENCY=1` as `scripts/bench.sh --stages` does), best CPU milliseconds of
+`--repeat` runs (noise only ever adds). The stages add up to about the whole.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyvips
+
+from app import imaging
+from bench import images
+from bench.workers import project
+
+WIDTHS = (900, 600, 300)
+
+
+def best_ms(action: Callable[[], Any], repeat: int) -> float:
+    action()  # warm-up
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.process_time()
+        action()
+        best = min(best, time.process_time() - start)
+    return best * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.stages")
+    parser.add_argument("image", nargs="?", type=Path, default=images.CORPUS / images.BASE)
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+    data = args.image.read_bytes()
+    imaging.configure_libvips()
+    specs = tuple(imaging.SizeSpec(w) for w in WIDTHS)
+
+    def source() -> pyvips.Source:
+        return imaging.stream_source(io.BytesIO(data).read)
+
+    header = imaging.read_header(source(), 10**10, "bench")
+    big = specs[0].fit(header.width, header.height)
+    shrink = imaging.jpeg_shrink(header, *big) if header.kind == "jpeg" else 1
+    decoded = imaging.decode(source(), header, specs, "bench", flatten=True)
+    resized = {w: imaging.render(decoded, header, imaging.SizeSpec(w), "jpeg", 80) for w in WIDTHS}
+    sized = {w: pyvips.Image.new_from_buffer(r.data, "").copy_memory() for w, r in resized.items()}
+
+    def load_only() -> None:
+        if header.kind == "jpeg":
+            pyvips.Image.jpegload_buffer(data, shrink=shrink, access="sequential").copy_memory()
+        else:
+            pyvips.Image.new_from_buffer(data, "", access="sequential").copy_memory()
+
+    def header_only() -> None:
+        imaging.read_header(source(), 10**10, "bench")
+
+    rows: list[tuple[str, float]] = [
+        ("read the header (pixel limit, orientation)", best_ms(header_only, args.repeat)),
+        (
+            f"decode at 1/{shrink} from bytes in memory ({header.width // shrink} wide)",
+            best_ms(load_only, args.repeat),
+        ),
+        (
+            f"the same, streamed from read() calls, plus the reduce to {big[0]} (decode())",
+            best_ms(
+                lambda: imaging.decode(source(), header, specs, "b", flatten=True), args.repeat
+            ),
+        ),
+    ]
+    for w in WIDTHS[1:]:
+        spec = imaging.SizeSpec(w)
+        size = spec.fit(header.width, header.height)
+        rows.append(
+            (
+                f"resize {big[0]} -> {w}",
+                best_ms(lambda s=size: imaging._resize(decoded, *s).copy_memory(), args.repeat),
+            )
+        )
+    for w in WIDTHS:
+        image = sized[w] if w != WIDTHS[0] else decoded
+        rows.append(
+            (
+                f"encode {w} wide, q80, Huffman-optimised",
+                best_ms(lambda i=image: imaging._encode(i, "jpeg", 80), args.repeat),
+            )
+        )
+        rows.append(
+            (
+                f"encode {w} wide, q80, standard Huffman tables",
+                best_ms(lambda i=image: i.jpegsave_buffer(Q=80, keep="none"), args.repeat),
+            )
+        )
+    whole = best_ms(project(data, list(WIDTHS)), args.repeat)
+    print(f"#### Where the time goes: {args.image.name}, one core, best of {args.repeat}\n")
+    print("| stage | CPU ms |\n|---|---:|")
+    for name, ms in rows:
+        print(f"| {name} | {ms:.1f} |")
+    print(f"| **the whole pipeline** (`pipeline.process`, bytes in memory) | **{whole:.1f}** |")
+
+
+if __name__ == "__main__":
+    main()
