@@ -1,7 +1,7 @@
 """Where the project's time goes: `python -m bench.stages [IMAGE] [--repeat 15]`.
 
-Each stage of the pipeline, alone, on one core (run it under `taskset -c 0` with
-`VIPS_CONCURRENCY=1` as `scripts/bench.sh --stages` does), best CPU milliseconds of
+Each stage of the pipeline, alone, on one core (pinned, with `VIPS_CONCURRENCY=1`, as
+`scripts/bench.sh --stages` runs it), best CPU milliseconds of
 `--repeat` runs (noise only ever adds). The stages add up to about the whole.
 """
 
@@ -46,11 +46,13 @@ def main() -> None:
         return imaging.stream_source(io.BytesIO(data).read)
 
     header = imaging.read_header(source(), 10**10, "bench")
-    big = specs[0].fit(header.width, header.height)
+    big = max(s.fit(header.width, header.height) for s in specs)
     shrink = imaging.jpeg_shrink(header, *big) if header.kind == "jpeg" else 1
     decoded = imaging.decode(source(), header, specs, "bench", flatten=True)
-    resized = {w: imaging.render(decoded, header, imaging.SizeSpec(w), "jpeg", 80) for w in WIDTHS}
-    sized = {w: pyvips.Image.new_from_buffer(r.data, "").copy_memory() for w, r in resized.items()}
+    # Each width's pixels, as the pipeline resizes them: what each encode starts from.
+    sizes = {w: imaging.SizeSpec(w).fit(header.width, header.height) for w in WIDTHS}
+    sized = {w: imaging._resize(decoded, *sizes[w]).copy_memory() for w in WIDTHS[1:]}
+    sized[WIDTHS[0]] = decoded
 
     def load_only() -> None:
         if header.kind == "jpeg":
@@ -75,16 +77,13 @@ def main() -> None:
         ),
     ]
     for w in WIDTHS[1:]:
-        spec = imaging.SizeSpec(w)
-        size = spec.fit(header.width, header.height)
         rows.append(
             (
                 f"resize {big[0]} -> {w}",
-                best_ms(lambda s=size: imaging._resize(decoded, *s).copy_memory(), args.repeat),
+                best_ms(lambda s=sizes[w]: imaging._resize(decoded, *s).copy_memory(), args.repeat),
             )
         )
-    for w in WIDTHS:
-        image = sized[w] if w != WIDTHS[0] else decoded
+    for w, image in sorted(sized.items(), reverse=True):
         rows.append(
             (
                 f"encode {w} wide, q80, Huffman-optimised",
