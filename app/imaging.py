@@ -190,37 +190,57 @@ def decode(
 
 
 def jpeg_shrink(header: Header, width: int, height: int) -> int:
-    """The largest DCT scale (1/8, 1/4, 1/2) that still decodes at least `width`x`height`.
+    """The DCT scale (1/8, 1/4, 1/2) to decode a JPEG at for a `width`x`height` result.
 
-    libvips rounds the decoded size down (it drops a last, partial block), so do we.
+    The largest scale that still decodes at least that many pixels (libvips rounds the
+    decoded size down, dropping a last, partial block, so do we), unless it would leave
+    less than a (scale + 1) / scale reduce, e.g. under 1.125x at 1/8: the DCT scale is a
+    coarser filter than Lanczos, and there the next scale is worth its cost (as sharp
+    does; 8000x6000 to 900 wide: +0.3 dB PSNR for +24% CPU).
     """
     shrink = 8
     while shrink > 1 and (header.width // shrink < width or header.height // shrink < height):
+        shrink //= 2
+    factor = min(header.width / width, header.height / height)
+    if shrink > 1 and factor < shrink + 1:
         shrink //= 2
     return shrink
 
 
 def _shrunk_on_load(source: pyvips.Source, header: Header, width: int, height: int) -> pyvips.Image:
-    """`width`x`height`, upright, through the cheapest decode that keeps enough pixels."""
-    if header.kind == "jpeg":
-        return _dct_scaled(source, header, width, height)
-    return pyvips.Image.thumbnail_source(
-        source, width, height=height, size="force", option_string=f"fail_on={FAIL_ON}"
-    )
+    """`width`x`height`, upright, through the cheapest decode that keeps enough pixels.
 
-
-def _dct_scaled(source: pyvips.Source, header: Header, width: int, height: int) -> pyvips.Image:
-    """Decode a JPEG at its largest DCT scale, then one Lanczos-3 reduce to the size.
-
-    libvips' thumbnail keeps a factor of 2 for its resize and so decodes 4x the pixels;
-    the DCT scale is itself a good box filter, so take all of it (as Pillow's draft()
-    and sharp do).
+    JPEG decodes at its DCT scale and PNG in full (it has no scaled decode), each then
+    reduced with one Lanczos-3 over the rest of the factor. Other formats go through
+    libvips' thumbnail, which knows their own shrink-on-load (WebP, HEIF, TIFF pyramids).
     """
-    shrink = jpeg_shrink(header, width, height)
-    image = pyvips.Image.jpegload_source(
-        source, shrink=shrink, fail_on=FAIL_ON, access="sequential"
-    )
-    if image.width * image.height * image.bands <= HOLD_DECODED_BYTES:
+    options = {"fail_on": FAIL_ON, "access": "sequential"}
+    if header.kind == "jpeg":
+        shrink = jpeg_shrink(header, width, height)
+        image = pyvips.Image.jpegload_source(source, shrink=shrink, **options)
+    elif header.kind == "png":
+        shrink = 1
+        image = pyvips.Image.pngload_source(source, **options)
+    else:
+        return pyvips.Image.thumbnail_source(
+            source, width, height=height, size="force", option_string=f"fail_on={FAIL_ON}"
+        )
+    return _reduced(image, header, shrink, width, height)
+
+
+def _reduced(
+    image: pyvips.Image, header: Header, shrink: int, width: int, height: int
+) -> pyvips.Image:
+    """A decode (at 1/`shrink`) reduced to `width`x`height` (upright), then turned upright.
+
+    One Lanczos-3 over the whole factor: libvips' thumbnail and resize box-shrink the
+    integer part first (a 20 MP PNG to 900 wide: 48.0 dB PSNR against a float
+    reference, 52.0 in one reduce, for no more CPU). For JPEG, the DCT scale is itself
+    a good box filter, so take all of it (as Pillow's draft() and sharp do); libvips'
+    thumbnail keeps a factor of 2 for its resize and so decodes 4x the pixels.
+    """
+    sample = 2 if image.format in ("ushort", "short") else 1
+    if image.width * image.height * image.bands * sample <= HOLD_DECODED_BYTES:
         # Reducing from memory is faster than pulling the reduce through the streaming
         # decode (94 against 100 ms for a 20 MP photo); large decodes still stream.
         image = image.copy_memory()
@@ -233,7 +253,15 @@ def _dct_scaled(source: pyvips.Source, header: Header, width: int, height: int) 
         (header.height, header.width) if turned else (header.width, header.height)
     )
     if (width, height) != (image.width, image.height):
-        image = _reduce_on_grid(image, shrink, source_width, source_height, width, height)
+        if image.hasalpha():
+            # Premultiply so that transparent pixels do not bleed their colour into edges.
+            kind = image.format
+            image = _reduce_on_grid(
+                image.premultiply(), shrink, source_width, source_height, width, height
+            )
+            image = image.unpremultiply().cast(kind)
+        else:
+            image = _reduce_on_grid(image, shrink, source_width, source_height, width, height)
     if orientation == 1:
         return image
     # Turning reads out of order, which a sequential decode cannot: hold the result first.

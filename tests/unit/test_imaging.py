@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import images
 import pytest
-from helpers import render
+import pyvips
+from helpers import decode, psnr, render
 
 from app.errors import BadImage, InputTooLarge
-from app.imaging import SizeSpec
+from app.imaging import Header, SizeSpec, jpeg_shrink
 
 PRIVATE_FIELDS = ("exif-data", "xmp-data", "iptc-data", "icc-profile-data")
 
@@ -161,3 +162,52 @@ def test_pixel_limit_names_upright_dimensions() -> None:
 def test_bad_bytes_fail_permanently_with_a_reason(data: bytes, message: str) -> None:
     with pytest.raises(BadImage, match=message):
         render(data)
+
+
+@pytest.mark.parametrize(
+    ("size", "width", "shrink"),
+    [
+        ((6028, 3391), 900, 4),  # 6.7x: 1/4 leaves a 1.67x reduce
+        ((9000, 6000), 900, 8),  # 10x: 1/8 leaves 1.25x
+        ((8000, 6000), 900, 4),  # 8.9x: 1/8 would leave only 1.11x
+        ((4224, 3168), 900, 2),  # 4.7x: 1/4 would leave only 1.17x
+        ((1800, 1200), 900, 1),  # 2x: 1/2 would leave nothing to reduce
+        ((800, 600), 900, 1),  # smaller than asked: no scale
+    ],
+)
+def test_jpeg_dct_scale_leaves_the_lanczos_reduce_a_real_share(
+    size: tuple[int, int], width: int, shrink: int
+) -> None:
+    header = Header(*size, loader="jpegload_source", pages=1)
+
+    assert jpeg_shrink(header, *SizeSpec(width).fit(*size)) == shrink
+
+
+def test_png_is_reduced_in_one_lanczos_pass_closer_to_the_ideal_than_thumbnail() -> None:
+    # Fine, photo-like detail: where a box pre-shrink and a Lanczos reduce differ most.
+    # At 6x, thumbnail box-shrinks 3x first.
+    noise = pyvips.Image.gaussnoise(1800, 1200, sigma=40, mean=128).gaussblur(0.8)
+    picture = noise.bandjoin([noise.rot180(), noise.fliphor()]).cast("uchar")
+    data = picture.copy(interpretation="srgb").pngsave_buffer(compression=1)
+    ideal = picture.cast("float").reduce(6, 6, kernel="lanczos3")
+
+    decoded = decode(data, (SizeSpec(300),))
+    thumbnail = pyvips.Image.thumbnail_buffer(data, 300)
+
+    assert (decoded.width, decoded.height) == (300, 200)
+    assert psnr(decoded, ideal) > psnr(thumbnail, ideal) + 3
+
+
+def test_transparent_pixels_do_not_bleed_their_colour_into_a_reduced_png() -> None:
+    # Left half: fully transparent, but red underneath; right half: opaque blue.
+    red = pyvips.Image.black(600, 400).new_from_image([255, 0, 0, 0])
+    blue = pyvips.Image.black(600, 400).new_from_image([0, 0, 255, 255])
+    data = red.join(blue, "horizontal").cast("uchar").copy(interpretation="srgb").pngsave_buffer()
+
+    reduced = images.load(render(data, (SizeSpec(300),))[0].data)
+
+    # The opaque pixels next to the edge stay blue: no red came through the alpha.
+    for x in range(150, 160):
+        r, _, b, a = reduced(x, 50)
+        if a > 0:
+            assert r <= 2 and b >= 250, (x, reduced(x, 50))
