@@ -183,7 +183,7 @@ def test_jpeg_dct_scale_leaves_the_lanczos_reduce_a_real_share(
     assert jpeg_shrink(header, *SizeSpec(width).fit(*size)) == shrink
 
 
-def test_png_is_reduced_in_one_lanczos_pass_closer_to_the_ideal_than_thumbnail() -> None:
+def test_png_reduce_is_closer_to_the_ideal_than_thumbnails() -> None:
     # Fine, photo-like detail: where a box pre-shrink and a Lanczos reduce differ most.
     # At 6x, thumbnail box-shrinks 3x first.
     noise = pyvips.Image.gaussnoise(1800, 1200, sigma=40, mean=128).gaussblur(0.8)
