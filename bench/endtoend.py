@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import statistics
 import sys
 import time
@@ -26,7 +27,7 @@ from botocore.exceptions import ClientError
 from bench.workers import project
 from devtools.context import LambdaContext
 
-BUCKET = "bench-endtoend"
+BUCKET = f"bench-endtoend-{os.getpid()}"  # each run its own: no copies from a run before
 ROUNDS = 7
 
 
@@ -62,8 +63,10 @@ def main() -> None:
             ]
         }
         start = time.perf_counter()
-        handler.handler(event, LambdaContext())
+        reply = handler.handler(event, LambdaContext())
         handler_ms = (time.perf_counter() - start) * 1000
+        if reply["processed"] != 1:  # a skip or a failure would time something else
+            raise SystemExit(f"endtoend: the handler did not process {key}: {reply['results']}")
         start = time.perf_counter()
         s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
         download_ms = (time.perf_counter() - start) * 1000
@@ -74,7 +77,7 @@ def main() -> None:
         # date?) and one PUT per copy, each set in parallel as the pipeline does them.
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=len(outputs)) as pool:
-            heads = [f"copy/photo-{round_}-{w}.jpg" for w, _ in outputs]
+            heads = [f"copy/none-{round_}-{w}.jpg" for w, _ in outputs]
             list(pool.map(lambda k: _head(s3, k), heads))
             list(
                 pool.map(

@@ -2,7 +2,7 @@
 
 Each stage of the pipeline, alone, on one core (pinned, with `VIPS_CONCURRENCY=1`, as
 `scripts/bench.sh --stages` runs it), best CPU milliseconds of
-`--repeat` runs (noise only ever adds). The stages add up to about the whole.
+`--repeat` interleaved rounds (noise only ever adds). The stages add up to about the whole.
 """
 
 from __future__ import annotations
@@ -23,14 +23,18 @@ from bench.workers import project
 WIDTHS = (900, 600, 300)
 
 
-def best_ms(action: Callable[[], Any], repeat: int) -> float:
-    action()  # warm-up
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.process_time()
-        action()
-        best = min(best, time.process_time() - start)
-    return best * 1000
+def best_ms(stages: list[tuple[str, Callable[[], Any]]], rounds: int) -> list[tuple[str, float]]:
+    """Each stage's best CPU milliseconds, in interleaved rounds (one run of every stage a
+    round), so that a burst of noise on the machine hits every stage alike."""
+    for _, action in stages:
+        action()  # warm-up
+    best = [float("inf")] * len(stages)
+    for _ in range(rounds):
+        for i, (_, action) in enumerate(stages):
+            start = time.process_time()
+            action()
+            best[i] = min(best[i], time.process_time() - start)
+    return [(name, ms * 1000) for (name, _), ms in zip(stages, best, strict=True)]
 
 
 def main() -> None:
@@ -62,49 +66,49 @@ def main() -> None:
     def header_only() -> None:
         imaging.read_header(source(), 10**10, "bench")
 
-    rows: list[tuple[str, float]] = [
-        ("read the header (pixel limit, orientation)", best_ms(header_only, args.repeat)),
-        (
-            f"decode at 1/{shrink} from bytes in memory ({header.width // shrink} wide)",
-            best_ms(load_only, args.repeat),
-        ),
+    stages: list[tuple[str, Callable[[], Any]]] = [
+        ("read the header (pixel limit, orientation)", header_only),
+        (f"decode at 1/{shrink} from bytes in memory ({header.width // shrink} wide)", load_only),
         (
             "the same decode, streamed from read() calls (libvips reads 4 KB at a time)",
-            best_ms(lambda: load_only(streamed=True), args.repeat),
+            lambda: load_only(streamed=True),
         ),
         (
-            f"the same, streamed from read() calls, plus the reduce to {big[0]} (decode())",
-            best_ms(
-                lambda: imaging.decode(source(), header, specs, "b", flatten=True), args.repeat
-            ),
+            f"the same, streamed, plus the reduce to {big[0]} (`imaging.decode`)",
+            lambda: imaging.decode(source(), header, specs, "b", flatten=True),
         ),
     ]
     for w in WIDTHS[1:]:
-        rows.append(
+        stages.append(
             (
                 f"resize {big[0]} -> {w}",
-                best_ms(lambda s=sizes[w]: imaging._resize(decoded, *s).copy_memory(), args.repeat),
+                lambda s=sizes[w]: imaging._resize(decoded, *s).copy_memory(),
             )
         )
     for w, image in sorted(sized.items(), reverse=True):
-        rows.append(
+        stages.append(
             (
                 f"encode {w} wide, q80, Huffman-optimised",
-                best_ms(lambda i=image: imaging._encode(i, "jpeg", 80), args.repeat),
+                lambda i=image: imaging._encode(i, "jpeg", 80),
             )
         )
-        rows.append(
+        stages.append(
             (
                 f"encode {w} wide, q80, standard Huffman tables",
-                best_ms(lambda i=image: i.jpegsave_buffer(Q=80, keep="none"), args.repeat),
+                lambda i=image: i.jpegsave_buffer(Q=80, keep="none"),
             )
         )
-    whole = best_ms(project(data, list(WIDTHS)), args.repeat)
+    stages.append(
+        (
+            "**the whole pipeline** (`pipeline.process`, bytes in memory)",
+            project(data, list(WIDTHS)),
+        )
+    )
+    rows = best_ms(stages, args.repeat)
     print(f"#### Where the time goes: {args.image.name}, one core, best of {args.repeat}\n")
     print("| stage | CPU ms |\n|---|---:|")
     for name, ms in rows:
         print(f"| {name} | {ms:.1f} |")
-    print(f"| **the whole pipeline** (`pipeline.process`, bytes in memory) | **{whole:.1f}** |")
 
 
 if __name__ == "__main__":
