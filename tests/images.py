@@ -38,10 +38,15 @@ def upright(width: int = 800, height: int = 600) -> pyvips.Image:
     return grey.cast("uchar").insert(block.cast("uchar"), 0, 0).copy(interpretation="srgb")
 
 
-def with_orientation(orientation: int, width: int = 800, height: int = 600) -> bytes:
-    """A JPEG whose pixels are stored for EXIF `orientation` and whose tag says so."""
+def with_orientation(
+    orientation: int, width: int = 800, height: int = 600, fmt: str = "jpeg"
+) -> bytes:
+    """A JPEG (or PNG, in an eXIf chunk) whose pixels are stored for EXIF `orientation`
+    and whose tag says so."""
     stored = _STORE[orientation](upright(width, height)).copy()
     stored.set_type(pyvips.GValue.gint_type, "orientation", orientation)
+    if fmt == "png":
+        return bytes(stored.pngsave_buffer())
     return bytes(stored.jpegsave_buffer(Q=90))
 
 

@@ -13,9 +13,10 @@ from app.imaging import Header, SizeSpec, jpeg_shrink
 PRIVATE_FIELDS = ("exif-data", "xmp-data", "iptc-data", "icc-profile-data")
 
 
+@pytest.mark.parametrize("fmt", ["jpeg", "png"])
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_every_exif_orientation_comes_out_upright(orientation: int) -> None:
-    renditions = render(images.with_orientation(orientation, 800, 600))
+def test_every_exif_orientation_comes_out_upright(orientation: int, fmt: str) -> None:
+    renditions = render(images.with_orientation(orientation, 800, 600, fmt), fmt="jpeg")
 
     for rendition, width in zip(renditions, (300, 600, 800), strict=True):
         decoded = images.load(rendition.data)
