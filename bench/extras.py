@@ -41,6 +41,7 @@ FULL_VCPU_MB = 1769  # Lambda gives one full vCPU at 1769 MB, a share of one bel
 MEMORY_SIZES = (1024, 1769, 3008)
 # One GET stream from Lambda runs at tens of MB/s; this stands for it (not measured here).
 PACED_MB_S = 50
+PACED = f"paced to {PACED_MB_S} MB/s"  # the end-to-end run that stands for Lambda's S3
 
 
 def run_all(report: dict[str, Any]) -> Iterator[str]:
@@ -111,7 +112,7 @@ def end_to_end(env: dict[str, str], report: dict[str, Any]) -> str:
     results: dict[str, dict[str, float]] = {}
     port = free_port()
     with moto_server(port) as endpoint, paced_proxy(("127.0.0.1", port), PACED_MB_S * 1e6) as paced:
-        for name, url in (("loopback", endpoint), (f"paced to {PACED_MB_S} MB/s", paced)):
+        for name, url in (("loopback", endpoint), (PACED, paced)):
             out = subprocess.run(
                 [sys.executable, "-m", "bench.endtoend", url, str(photo)],
                 env={**env, "AWS_ENDPOINT_URL": url},
@@ -247,7 +248,7 @@ def cost(report: dict[str, Any]) -> str:
         return "#### Cost: needs the 20 MP photograph's project timing"
     # What the handler spends beyond the pipeline's CPU: waiting on S3 (not CPU-bound),
     # at the paced rate that stands for Lambda's.
-    e2e = report.get("end_to_end", {}).get(f"paced to {PACED_MB_S} MB/s", {})
+    e2e = report.get("end_to_end", {}).get(PACED, {})
     wait_ms = max(0.0, e2e.get("handler_ms", cpu_ms) - e2e.get("pipeline_ms", cpu_ms))
     rows = []
     for mb in MEMORY_SIZES:
