@@ -45,7 +45,7 @@ class LocalStore:
         metadata: dict[str, str],
     ) -> None:
         del bucket, content_type, cache_control, metadata  # S3 attributes; files have none
-        path = self._out_dir / key.removeprefix(self._output_prefix)
+        path = self.output_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial")
         partial.write_bytes(data)

@@ -28,12 +28,12 @@ from typing import Any
 
 from bench import extras, images
 from bench.quality import Reference, check
+from bench.workers import WIDTHS
 from devtools.image_env import image_env
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 NODE = ROOT / "bench" / "node"
-WIDTHS = (300, 600, 900)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.workers import project
+from bench.workers import WIDTHS, project
 
 ROUNDS = 5
 
@@ -22,7 +22,7 @@ ROUNDS = 5
 def main() -> None:
     image, objects = Path(sys.argv[1]), int(sys.argv[2])
     data = image.read_bytes()
-    runs = [project(data, [300, 600, 900]) for _ in range(objects)]  # one store each
+    runs = [project(data, list(WIDTHS)) for _ in range(objects)]  # one store each
     with ThreadPoolExecutor(max_workers=objects) as pool:
         list(pool.map(lambda run: run(), runs))  # warm-up
         walls = []

@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from bench.workers import project
+from bench.workers import WIDTHS, project
 from devtools.context import LambdaContext
 
 BUCKET = f"bench-endtoend-{os.getpid()}"  # each run its own: no copies from a run before
@@ -39,7 +39,7 @@ def main() -> None:
 
     from app import handler  # after the environment is set: its settings load at import
 
-    pipeline_only = project(data, [300, 600, 900])
+    pipeline_only = project(data, list(WIDTHS))
     pipeline_only()
     timings: dict[str, list[float]] = {
         "handler_ms": [],

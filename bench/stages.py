@@ -17,10 +17,9 @@ from typing import Any
 import pyvips
 
 from app import imaging
-from bench import images
-from bench.workers import project
+from bench import images, workers
 
-WIDTHS = (900, 600, 300)
+WIDTHS = sorted(workers.WIDTHS, reverse=True)  # the largest first, as it is decoded
 
 
 def best_ms(stages: list[tuple[str, Callable[[], Any]]], rounds: int) -> list[tuple[str, float]]:
@@ -88,20 +87,20 @@ def main() -> None:
     for w, image in sorted(sized.items(), reverse=True):
         stages.append(
             (
-                f"encode {w} wide, q80, Huffman-optimised",
-                lambda i=image: imaging._encode(i, "jpeg", 80),
+                f"encode {w} wide, q{workers.QUALITY}, Huffman-optimised",
+                lambda i=image: imaging._encode(i, "jpeg", workers.QUALITY),
             )
         )
         stages.append(
             (
-                f"encode {w} wide, q80, standard Huffman tables",
-                lambda i=image: i.jpegsave_buffer(Q=80, keep="none"),
+                f"encode {w} wide, q{workers.QUALITY}, standard Huffman tables",
+                lambda i=image: i.jpegsave_buffer(Q=workers.QUALITY, keep="none"),
             )
         )
     stages.append(
         (
             "**the whole pipeline** (`pipeline.process`, bytes in memory)",
-            project(data, list(WIDTHS)),
+            workers.project(data, list(WIDTHS)),
         )
     )
     rows = best_ms(stages, args.repeat)

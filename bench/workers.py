@@ -21,6 +21,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 QUALITY = 80
+WIDTHS = (300, 600, 900)  # the function's default RESIZE_WIDTHS
 Outputs = list[tuple[int, bytes]]  # (width asked for, encoded JPEG)
 
 
@@ -189,7 +190,7 @@ def main() -> None:
     parser.add_argument("name", choices=CONTENDERS)
     parser.add_argument("image", type=Path)
     parser.add_argument("out", type=Path)
-    parser.add_argument("--widths", default="300,600,900")
+    parser.add_argument("--widths", default=",".join(map(str, WIDTHS)))
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
