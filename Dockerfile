@@ -4,14 +4,26 @@
 #   docker buildx build --platform linux/arm64 --provenance=false -t image-resizer .
 # The base image's entry point stays: the same image runs in Lambda and, locally,
 # under the Runtime Interface Emulator it ships (docker run -p 9000:8080 image-resizer).
+# `python -m devtools.replay` (and the tests) replay this file's own lines without Docker.
 ARG PYTHON_VERSION=3.12
 FROM amazon/aws-lambda-python:${PYTHON_VERSION}
 
-# Dependencies first, from the hashed lock: this layer is rebuilt only when the lock changes.
-COPY requirements/runtime.txt /tmp/requirements.txt
+# Where the build's inputs wait; removed in the same layer that uses them.
+ARG BUILD_DIR=/tmp/build
+
+# Dependencies first, from the hashed locks: this layer is rebuilt only when a lock changes.
+# Every package installs from a wheel except pyvips, which is published as source only.
+# It is pure Python: with no compiler and no libvips headers in the base image, its
+# setup falls back to cffi's ABI mode, and at run time it loads the pyvips-binary
+# wheel's compiled module. It builds with setuptools, cffi and pkgconfig from the hashed
+# build lock, installed first; build isolation would fetch those unhashed.
+COPY requirements/build.txt requirements/runtime.txt ${BUILD_DIR}/
 RUN pip install --no-cache-dir --require-hashes --only-binary=:all: \
-        --target "${LAMBDA_TASK_ROOT}" -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+        --target "${BUILD_DIR}/backend" -r "${BUILD_DIR}/build.txt" \
+    && PYTHONPATH="${BUILD_DIR}/backend" pip install --no-cache-dir --require-hashes \
+        --only-binary=:all: --no-binary=pyvips --no-build-isolation \
+        --target "${LAMBDA_TASK_ROOT}" -r "${BUILD_DIR}/runtime.txt" \
+    && rm -rf "${BUILD_DIR}"
 
 COPY app/ ${LAMBDA_TASK_ROOT}/app/
 

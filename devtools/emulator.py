@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -62,14 +63,21 @@ class Emulator:
         *,
         host: str = "127.0.0.1",
         port: int = 9000,
-        env: dict[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+        inherit_env: bool = True,
         cwd: Path = ROOT,
+        runtime: Sequence[str] = (sys.executable, "-m", "awslambdaric"),
         output: IO[bytes] | None = None,
     ) -> None:
+        """`env` adds to this process's environment and the image's ENV lines, or, with
+        `inherit_env=False`, is the runtime's whole environment. `runtime` is the command
+        that starts the runtime client, to which the handler name is added."""
         self.handler = handler
         self.output = output  # where the runtime's stdout and stderr go (CloudWatch Logs)
-        self.env = {**os.environ, **image_env(), **(env or {})}  # as the image runs it
+        inherited = {**os.environ, **image_env()} if inherit_env else {}
+        self.env = {**inherited, **(env or {})}  # as the image runs it
         self.cwd = cwd
+        self.runtime = list(runtime)
         self.timeout_s = float(self.env.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "300"))
         self.memory_mb = int(self.env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008"))
         self.function_name = self.env.get("AWS_LAMBDA_FUNCTION_NAME", "test_function")
@@ -149,7 +157,7 @@ class Emulator:
         self.generation += 1  # /next calls still waiting from an earlier runtime drop out
         self.cond.notify_all()
         process = subprocess.Popen(
-            [sys.executable, "-m", "awslambdaric", self.handler],
+            [*self.runtime, self.handler],
             cwd=self.cwd,
             env=env,
             stdout=self.output,

@@ -6,23 +6,11 @@ runs from the image (e.g. with the image's malloc settings), from one source of 
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
-DOCKERFILE = Path(__file__).resolve().parent.parent / "Dockerfile"
+from devtools import dockerfile
 
 
-def image_env(dockerfile: Path = DOCKERFILE) -> dict[str, str]:
+def image_env(path: Path = dockerfile.DOCKERFILE) -> dict[str, str]:
     """`KEY=value` pairs of every `ENV` instruction (continuation lines joined)."""
-    text = dockerfile.read_text().replace("\\\n", " ")
-    env: dict[str, str] = {}
-    for line in text.splitlines():
-        instruction, _, rest = line.strip().partition(" ")
-        if instruction.upper() != "ENV":
-            continue
-        for word in shlex.split(rest):
-            key, sep, value = word.partition("=")
-            if not sep:
-                raise ValueError(f"{dockerfile}: write ENV as KEY=value, not {line.strip()!r}")
-            env[key] = value
-    return env
+    return dockerfile.parse(path).env

@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Re-resolve the pinned, hashed requirement locks from pyproject.toml.
-# The locks carry versions and hashes only (no index addresses), for every
-# platform the image and the developers use (--universal).
+# Re-resolve the pinned, hashed requirement locks.
+#   runtime.txt     the image's dependencies (pyproject.toml)
+#   build.txt       what pyvips' source distribution builds with, in the image
+#   base-image.txt  the runtime client the base image ships (for the build replay only)
+#   dev.txt         everything for development and tests
+# The locks carry versions and hashes only (no index addresses), for every platform
+# the image and the developers use (--universal).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-common=(--universal --generate-hashes --python-version 3.11 --quiet)
-uv pip compile pyproject.toml "${common[@]}" -o requirements/runtime.txt
-uv pip compile pyproject.toml "${common[@]}" --group dev -o requirements/dev.txt
+source scripts/setup.sh
+common=(--universal --generate-hashes --quiet)
+uv pip compile pyproject.toml "${common[@]}" --python-version 3.11 -o requirements/runtime.txt
+uv pip compile requirements/build.in "${common[@]}" --python-version 3.12 -o requirements/build.txt
+uv pip compile requirements/base-image.in "${common[@]}" --python-version 3.12 \
+  -o requirements/base-image.txt
+uv pip compile pyproject.toml "${common[@]}" --python-version 3.11 --group dev \
+  -o requirements/dev.txt
