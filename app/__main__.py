@@ -2,7 +2,8 @@
 
 It reads the same environment variables as the function (RESIZE_WIDTHS,
 OUTPUT_FORMAT, QUALITY, ...), prints one line per file and exits 1 if any
-file failed, 2 if the configuration or the arguments are invalid.
+file failed (a missing or unreadable file included), 2 if the configuration or
+the arguments are invalid. Messages name each file by the path given.
 """
 
 from __future__ import annotations
@@ -53,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     store = LocalStore(refs, args.out, settings.output_prefix)
     with ThreadPoolExecutor(max_workers=settings.object_concurrency) as pool:
         outcomes = list(
-            pool.map(lambda key: pipeline.process(ObjectRef("", key), settings, store), refs)
+            pool.map(
+                lambda key: pipeline.process(
+                    ObjectRef("", key, label=str(refs[key])), settings, store
+                ),
+                refs,
+            )
         )
     for outcome in outcomes:
         print(_line(refs[outcome.ref.key], outcome, store))

@@ -71,9 +71,11 @@ def load(environ: Mapping[str, str]) -> Settings:
         raw = get(name)
         try:
             return parse(raw)
+        except _Invalid as error:  # the parser knows exactly what is wrong
+            problems.append(f"invalid {name} {raw!r}: {error}")
         except ValueError:
             problems.append(f"invalid {name} {raw!r}: expected {expected}")
-            return fallback
+        return fallback
 
     no_specs: tuple[SizeSpec, ...] = ()
     specs = check(
@@ -156,9 +158,18 @@ def _parse_specs(raw: str) -> tuple[SizeSpec, ...]:
         ):
             raise ValueError(part)
         specs.append(SizeSpec(width, height))
-    if len({s.label for s in specs}) != len(specs):
-        raise ValueError(raw)
+    labels = [s.label for s in specs]
+    repeated = sorted({label for label in labels if labels.count(label) > 1}, key=labels.index)
+    if repeated:
+        raise _Invalid(
+            f"{' and '.join(repeated)} {'is' if len(repeated) == 1 else 'are'} listed more "
+            "than once; each size makes its own copies, so list each once"
+        )
     return tuple(specs)
+
+
+class _Invalid(ValueError):
+    """A value's problem in its own words, said instead of the generic `expected ...`."""
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from app.errors import ObjectGone, PermanentError
+from app.errors import PermanentError
 from app.model import ObjectRef
 from app.storage import Download
 
@@ -23,7 +23,9 @@ class LocalStore:
         try:
             body = path.open("rb")
         except FileNotFoundError:
-            raise ObjectGone(f"{path} does not exist") from None
+            # Unlike an S3 object deleted after its event, a file named on the command
+            # line that is not there is the user's mistake: a failure, not a skip.
+            raise PermanentError(f"{path} does not exist") from None
         except OSError as error:
             raise PermanentError(f"{path} cannot be read: {error.strerror}") from None
         stat = os.fstat(body.fileno())

@@ -16,11 +16,12 @@ class ObjectRef:
     key: str
     size: int | None = None
     etag: str | None = None
+    label: str | None = None  # how messages name it, if not s3://bucket/key: a local path
 
     @property
     def uri(self) -> str:
-        """How messages name the object: s3://bucket/key (or the key alone, for local files)."""
-        return f"s3://{self.bucket}/{self.key}" if self.bucket else self.key
+        """How messages name the object: s3://bucket/key, or its label (a local file)."""
+        return self.label or f"s3://{self.bucket}/{self.key}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,19 @@
-"""The main job on embedded defaults: a local S3 API, the function behind the emulator, and
-uploads that trigger it, all on loopback and with no AWS account.
+"""The main job on embedded defaults, on loopback with no AWS account: a local S3 API,
+the function behind a Lambda Runtime API emulator, and uploads that trigger it.
 
     python -m devtools.stack [--s3-port 4566] [--lambda-port 9000]
 
-1. moto's server on 127.0.0.1:4566: S3 (and the SQS queue below)
+0. the function's configuration is checked first: a bad variable stops the stack with
+   the configuration error and exit status 2, before anything starts
+1. moto's server on 127.0.0.1:4566: S3 (and the SQS queues below)
 2. the Runtime API emulator on 127.0.0.1:9000, running the real awslambdaric
    with app.handler.handler, its S3 endpoint pointed at (1)
-3. the bucket named in events/s3-put.json, with a generated sample image at its key,
-   so `curl ... -d @events/s3-put.json` makes the copies
+3. the buckets and objects that the samples in events/ name, each object a generated
+   image in the format its key names, so `curl ... -d @events/NAME.json` works for each
 4. S3 notifications for ObjectCreated under SOURCE_PREFIX go to an SQS queue, which
    is delivered to the function as Lambda's SQS event source would: batches of up
-   to 10 messages, failed items (batchItemFailures) left on the queue for a retry
+   to 10 messages, failed items (batchItemFailures) left on the queue for a retry,
+   and moved to a dead-letter queue after MAX_RECEIVES deliveries
 
 Ctrl-C (or SIGTERM) stops everything and leaves no process behind.
 """
@@ -29,37 +32,65 @@ from urllib.parse import unquote_plus
 
 import boto3
 
+from app import config, events
+from app.errors import ConfigError
 from devtools.emulator import INVOKE_PATH, Emulator
 from devtools.s3server import FAKE_AWS_ENV, moto_server
 
 ROOT = Path(__file__).resolve().parents[1]
 QUEUE = "image-resizer-uploads"
+DEAD_LETTERS = "image-resizer-uploads-failed"
+MAX_RECEIVES = 3  # as a redrive policy would be set in AWS: a poison message stops here
 
 
-def sample_image() -> bytes:
-    """A 2400x1600 picture with an EXIF orientation, made here so nothing is downloaded."""
+def sample_image(key: str = "sample.jpg") -> bytes:
+    """A 2400x1600 picture with an EXIF orientation, made here so nothing is downloaded,
+    in the format `key`'s extension names (PNG, WebP, else JPEG)."""
     import pyvips
 
     x = pyvips.Image.xyz(1600, 2400)
     picture = (x[0] * 255 / 1600).bandjoin([x[1] * 255 / 2400, 128]).cast("uchar")
     picture = picture.copy(interpretation="srgb")
     picture.set_type(pyvips.GValue.gint_type, "orientation", 6)  # shown as 2400x1600
+    suffix = key.rpartition(".")[2].lower()
+    if suffix == "png":
+        return bytes(picture.pngsave_buffer())
+    if suffix == "webp":
+        return bytes(picture.webpsave_buffer(Q=90))
     return bytes(picture.jpegsave_buffer(Q=90))
 
 
+def sample_objects() -> dict[str, list[tuple[str, str]]]:
+    """The (bucket, key) pairs that each sample in events/ names, by file name."""
+    named = {}
+    for path in sorted((ROOT / "events").glob("*.json")):
+        refs = events.parse(json.loads(path.read_text())).refs
+        named[path.name] = [(ref.bucket, ref.key) for ref in refs]
+    return named
+
+
 def prepare(endpoint: str, source_prefix: str) -> tuple[str, str, str]:
-    """Create the bucket, the sample object and the notification wiring; return names."""
+    """Create the samples' buckets and objects and the notification wiring; return names."""
     event = json.loads((ROOT / "events" / "s3-put.json").read_text())
     bucket = event["Records"][0]["s3"]["bucket"]["name"]
     key = unquote_plus(event["Records"][0]["s3"]["object"]["key"])
     s3 = boto3.client("s3", endpoint_url=endpoint)
     sqs = boto3.client("sqs", endpoint_url=endpoint)
-    s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key=key, Body=sample_image(), ContentType="image/jpeg")
-    queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    objects = {pair for pairs in sample_objects().values() for pair in pairs}
+    for name in sorted({bucket} | {b for b, _ in objects}):
+        s3.create_bucket(Bucket=name)
+    for name, object_key in sorted(objects):
+        s3.put_object(Bucket=name, Key=object_key, Body=sample_image(object_key))
+    dead_url = sqs.create_queue(QueueName=DEAD_LETTERS)["QueueUrl"]
+    queue_url = sqs.create_queue(
+        QueueName=QUEUE,
+        Attributes={
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": _queue_arn(sqs, dead_url), "maxReceiveCount": MAX_RECEIVES}
+            )
+        },
+    )["QueueUrl"]
+    queue_arn = _queue_arn(sqs, queue_url)
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
         NotificationConfiguration={
@@ -76,6 +107,11 @@ def prepare(endpoint: str, source_prefix: str) -> tuple[str, str, str]:
         },
     )
     return bucket, key, queue_url
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return str(attributes["Attributes"]["QueueArn"])
 
 
 def deliver(emulator: Emulator, endpoint: str, queue_url: str, stop: threading.Event) -> None:
@@ -127,11 +163,28 @@ def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the stack until Ctrl-C."""
     parser = argparse.ArgumentParser(
-        prog="python -m devtools.stack", description=__doc__.splitlines()[0]
+        prog="python -m devtools.stack",
+        description=" ".join(__doc__.split("\n\n")[0].split()),
+        epilog="Ctrl-C stops everything and leaves no process behind.",
     )
-    parser.add_argument("--s3-port", type=int, default=int(os.environ.get("S3_PORT", 4566)))
-    parser.add_argument("--lambda-port", type=int, default=int(os.environ.get("LAMBDA_PORT", 9000)))
+    parser.add_argument(
+        "--s3-port",
+        type=int,
+        default=int(os.environ.get("S3_PORT", 4566)),
+        help="the local S3 API listens on 127.0.0.1:PORT (default 4566, or S3_PORT)",
+    )
+    parser.add_argument(
+        "--lambda-port",
+        type=int,
+        default=int(os.environ.get("LAMBDA_PORT", 9000)),
+        help="the Lambda invoke URL is on 127.0.0.1:PORT (default 9000, or LAMBDA_PORT)",
+    )
     args = parser.parse_args(argv)
+    try:
+        config.load(os.environ)  # as the function's cold start will: stop here, not later
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     os.environ.update(FAKE_AWS_ENV)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
@@ -165,9 +218,10 @@ Local stack ready (Ctrl-C stops it).
   S3 API         {endpoint}      bucket {bucket}, sample image at {key!r}
   Lambda invoke  http://{lambda_address}{INVOKE_PATH}
 
-Invoke with the sample event:
+Invoke with the sample event (every sample in events/ works: its objects exist):
   curl -XPOST "http://{lambda_address}{INVOKE_PATH}" -d @events/s3-put.json
-See the copies:
+See the copies, from any terminal (the local S3 API takes these fake credentials):
+  export {" ".join(f"{k}={v}" for k, v in FAKE_AWS_ENV.items() if k != "AWS_SESSION_TOKEN")}
   aws --endpoint-url {endpoint} s3 ls --recursive s3://{bucket}/copy/
 Or upload any image under {prefix} and its copies appear by themselves:
   aws --endpoint-url {endpoint} s3 cp photo.jpg s3://{bucket}/{prefix}photo.jpg

@@ -5,8 +5,14 @@
 # cannot be installed is skipped, and the report says so.
 # Arguments go to python -m bench (e.g. --quick, --rounds 5, --only project,limit).
 # --stages [IMAGE]: where the project's time goes instead, stage by stage, on one core.
+#   scripts/bench.sh [--quick] [--rounds N] [--only NAMES] ...   (-h: this text)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  sed -n '2,8p' "$0" | cut -c3-
+  echo "Options of the benchmark itself: .venv/bin/python -m bench --help"
+  exit 0
+fi
 source scripts/setup.sh
 
 if [ "${1:-}" = --stages ]; then

@@ -32,8 +32,10 @@ Options (each also settable by the environment variable shown):
   --metrics-namespace NS      METRICS_NAMESPACE, default ImageResizer     DEPLOY_METRICS_NAMESPACE
   --alarm-email ADDRESS       subscribe ADDRESS to the alarms' SNS topic  DEPLOY_ALARM_EMAIL
                               (default: alarms without notifications)
-  --dry-run                   print every AWS and docker call; change nothing
-                              (read-only calls still run, to plan create vs update)
+  --dry-run                   print every AWS and docker call; change nothing.
+                              Read-only calls still run, to plan create vs update;
+                              with no AWS access (no CLI, credentials or network)
+                              the plan is a first deploy, with <placeholders>
   --destroy                   remove what this script created, and nothing else
   -h, --help                  this text
 
@@ -132,34 +134,69 @@ retentions=" 1 3 5 7 14 30 60 90 120 150 180 365 400 545 731 1096 1827 2192 2557
 [ -z "$alarm_email" ] || [[ "$alarm_email" =~ ^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$ ]] \
   || die "invalid --alarm-email '$alarm_email': expected an e-mail address"
 
-for tool in aws python3; do
-  command -v "$tool" >/dev/null || die "'$tool' is not on PATH; install it first"
-done
+# A real run stops at the first thing missing; --dry-run notes it and goes on.
+lacking() {
+  if [ "$dry_run" = 1 ]; then
+    echo "deploy.sh: note: $* (a real run stops here)" >&2
+  else
+    die "$*"
+  fi
+}
+command -v python3 >/dev/null || die "'python3' is not on PATH; install it first"
+command -v aws >/dev/null || lacking "'aws' is not on PATH; install the AWS CLI first"
 if [ "$destroy" = 0 ]; then
-  command -v docker >/dev/null || die "'docker' is not on PATH; install Docker first"
-  docker buildx version >/dev/null 2>&1 \
-    || die "'docker buildx' is not available; install the buildx plugin"
+  if ! command -v docker >/dev/null; then
+    lacking "'docker' is not on PATH; install Docker first"
+  elif ! docker buildx version >/dev/null 2>&1; then
+    lacking "'docker buildx' is not available; install the buildx plugin"
+  fi
   if [ -z "$tag" ]; then
     tag="$(git -C "$(dirname "$0")/.." rev-parse --short=12 HEAD 2>/dev/null)" \
-      || die "no --tag given and no git commit to tag the image with"
+      || { lacking "no --tag given and no git commit to tag the image with"; tag="<tag>"; }
   fi
-  [[ "$tag" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "invalid --tag '$tag'"
+  [[ "$tag" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || [ "$tag" = "<tag>" ] \
+    || die "invalid --tag '$tag'"
 fi
 if [ -z "$region" ]; then
   region="$(aws configure get region 2>/dev/null || true)"
   region="${region:-${AWS_REGION:-${AWS_DEFAULT_REGION:-}}}"
-  [ -n "$region" ] || die "no region: pass --region or configure one (aws configure)"
+  [ -n "$region" ] || { lacking "no region: pass --region or configure one (aws configure)"
+    region="<region>"; }
 fi
 export AWS_DEFAULT_REGION="$region" AWS_REGION="$region" AWS_PAGER=""
+
+# --dry-run with no AWS access plans a first deploy (or a whole --destroy): calls that
+# only read are shown and taken as "not there" (for --destroy: as there).
+offline=0
+if [ "$dry_run" = 1 ] && ! account="$(AWS_MAX_ATTEMPTS=1 aws sts get-caller-identity \
+    --query Account --output text --cli-connect-timeout 5 --cli-read-timeout 10 2>/dev/null)"; then
+  offline=1
+  account="<account-id>"
+  echo "deploy.sh: note: AWS cannot be reached (no CLI, credentials or network); the plan \
+below is a first deploy$([ "$destroy" = 1 ] && echo " (for --destroy: of everything)"), \
+with <placeholders> for what only AWS knows" >&2
+fi
 
 # --- helpers ---------------------------------------------------------------------------
 
 say() { printf '\n== %s\n' "$*"; }
-show() { { printf '+'; printf ' %q' "$@"; printf '\n'; } >&2; }
+# Each word as a shell would need it to be typed: plain, or in single quotes.
+show() {
+  local shown=("$@") word line="+"
+  [ "$1" != aws_sqs ] || shown=(aws sqs "${@:2}")
+  for word in "${shown[@]}"; do
+    if [[ "$word" =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then
+      line+=" $word"
+    else
+      line+=" '${word//\'/\'\\\'\'}'"
+    fi
+  done
+  printf '%s\n' "$line" >&2
+}
 # A call that changes something: shown, and run unless --dry-run.
 run() { show "$@"; [ "$dry_run" = 1 ] || "$@"; }
-# A call that only reads: shown and run, even with --dry-run.
-read_only() { show "$@"; "$@"; }
+# A call that only reads: shown and run, even with --dry-run (offline: shown, "not there").
+read_only() { show "$@"; [ "$offline" = 0 ] || return 1; "$@"; }
 json() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$1"; }
 
 repository="$function_name"
@@ -172,8 +209,8 @@ alarms=("$function_name-errors" "$function_name-throttles" "$function_name-objec
   "$function_name-failure-queue")
 statement_id="s3-invoke-${bucket//./-}"
 
-account="$(read_only aws sts get-caller-identity --query Account --output text)"
-read_only aws s3api head-bucket --bucket "$bucket" >/dev/null 2>&1 \
+[ "$offline" = 1 ] || account="$(read_only aws sts get-caller-identity --query Account --output text)"
+read_only aws s3api head-bucket --bucket "$bucket" >/dev/null 2>&1 || [ "$offline" = 1 ] \
   || die "bucket '$bucket' does not exist or this account cannot reach it (region $region)"
 role_arn="arn:aws:iam::$account:role/$role"
 queue_arn="arn:aws:sqs:$region:$account:$queue"
@@ -184,7 +221,7 @@ function_arn="arn:aws:lambda:$region:$account:function:$function_name"
 merged_notifications() {
   local current
   current="$(read_only aws s3api get-bucket-notification-configuration --bucket "$bucket" \
-    --output json)"
+    --output json)" || [ "$offline" = 1 ]
   python3 - "$1" "$notification_id" "$function_arn" "$source_prefix" "$current" <<'PY'
 import json, sys
 mode, ident, arn, prefix, current = sys.argv[1:]
@@ -199,7 +236,15 @@ print(json.dumps({k: v for k, v in config.items() if v}))
 PY
 }
 
-exists() { "$@" >/dev/null 2>&1; }
+# Whether a resource is there (offline --dry-run: not for a deploy, yes for --destroy).
+exists() {
+  if [ "$offline" = 1 ]; then
+    show "$@"
+    [ "$destroy" = 1 ]
+  else
+    "$@" >/dev/null 2>&1
+  fi
+}
 
 # AWS CLI v1 ignores AWS_ENDPOINT_URL[_SQS] for SQS (it pins SQS's legacy host names),
 # so SQS calls pass the endpoint explicitly when one is set (local AWS APIs).
@@ -217,8 +262,14 @@ if [ "$destroy" = 1 ]; then
     say "Deleting function $function_name"
     run aws lambda delete-function --function-name "$function_name"
   fi
-  if queue_url="$(aws_sqs get-queue-url --queue-name "$queue" --query QueueUrl \
-      --output text 2>/dev/null)"; then
+  if [ "$offline" = 1 ]; then
+    show aws sqs get-queue-url --queue-name "$queue" --query QueueUrl --output text
+    queue_url="<queue-url>"
+  else
+    queue_url="$(aws_sqs get-queue-url --queue-name "$queue" --query QueueUrl \
+      --output text 2>/dev/null)" || queue_url=""
+  fi
+  if [ -n "$queue_url" ]; then
     say "Deleting failure queue $queue"
     run aws_sqs delete-queue --queue-url "$queue_url"
   fi
@@ -243,7 +294,8 @@ if [ "$destroy" = 1 ]; then
   if exists aws sns get-topic-attributes --topic-arn "$topic_arn"; then
     run aws sns delete-topic --topic-arn "$topic_arn"
   fi
-  say "Removed. Left untouched: the bucket and its objects (uploads and copies), and the
+  [ "$dry_run" = 1 ] && done_word="Dry run: nothing was removed. Left" || done_word="Removed. Left"
+  say "$done_word untouched: the bucket and its objects (uploads and copies), and the
 log group $log_group with the function's logs (aws logs delete-log-group to remove it)."
   exit 0
 fi
@@ -263,7 +315,7 @@ image="$repository_uri:$tag"
 registry="${repository_uri%%/*}"
 
 say "Building $image for $platform"
-show aws ecr get-login-password "|" docker login --username AWS --password-stdin "$registry"
+echo "+ aws ecr get-login-password | docker login --username AWS --password-stdin $registry" >&2
 if [ "$dry_run" = 0 ]; then
   aws ecr get-login-password | docker login --username AWS --password-stdin "$registry"
 fi
@@ -451,9 +503,15 @@ run aws s3api put-bucket-notification-configuration --bucket "$bucket" \
 
 # --- 9. what was deployed, and how to try it -------------------------------------------
 
+if [ "$dry_run" = 1 ]; then
+  echo
+  echo "Dry run: nothing was changed. Without --dry-run, the calls above deploy:"
+else
+  echo
+  echo "Deployed:"
+fi
 cat <<EOF
-
-Deployed $function_name ($arch, ${memory} MB, ${timeout} s) from $image
+$function_name ($arch, ${memory} MB, ${timeout} s) from $image
   uploads  s3://$bucket/$source_prefix*
   copies   s3://$output_bucket/$output_prefix*  (widths $widths)
   failures $queue (after 2 retries)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Re-resolve the pinned, hashed requirement locks.
+# Re-resolve the pinned, hashed requirement locks (needs the package index).
+#   scripts/lock.sh           takes no arguments; review the diff before committing
 #   runtime.txt     the image's dependencies (pyproject.toml)
 #   build.txt       what pyvips' source distribution builds with, in the image
 #   base-image.txt  the runtime client the base image ships (for the build replay only)
@@ -8,6 +9,10 @@
 # the image and the developers use (--universal).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  sed -n '2,9p' "$0" | cut -c3-
+  exit 0
+fi
 source scripts/setup.sh
 common=(--universal --generate-hashes --quiet)
 uv pip compile pyproject.toml "${common[@]}" --python-version 3.11 -o requirements/runtime.txt

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The one test command: set up, lint, type-check, then run every test.
-# Extra arguments go to pytest (e.g. scripts/test.sh tests/unit -x).
+#   scripts/test.sh [PYTEST ARGS...]   e.g. scripts/test.sh tests/unit -x
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  sed -n '2,3p' "$0" | cut -c3-
+  exit 0
+fi
 source scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 ruff check .

@@ -122,3 +122,67 @@ def runtimes_for(port: int) -> list[str]:
         except OSError:
             continue
     return found
+
+
+def test_every_sample_event_works_and_the_banner_commands_run_in_a_new_terminal() -> None:
+    from devtools.stack import sample_objects
+
+    s3_port, lambda_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    stack = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devtools.stack",
+            "--s3-port",
+            str(s3_port),
+            "--lambda-port",
+            str(lambda_port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    threading.Thread(
+        target=lambda: lines.extend(iter(stack.stdout.readline, "")), daemon=True
+    ).start()
+    try:
+        wait_for(lambda: any("Local stack ready" in line for line in lines), 60, "the banner")
+        for name, objects in sample_objects().items():
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{lambda_port}{INVOKE_PATH}",
+                data=(ROOT / "events" / name).read_bytes(),
+                method="POST",
+            )
+            with urllib.request.urlopen(request, timeout=120) as response:
+                reply = json.loads(response.read())
+            if name.startswith("s3-batch"):
+                assert [r["resultCode"] for r in reply["results"]] == ["Succeeded"], reply
+            else:
+                assert reply["failed"] == 0, reply
+                assert reply["processed"] + reply["skipped"] == len(objects), reply
+
+        # The banner's commands, pasted into a terminal that has no AWS settings at all.
+        banner = [line.strip() for line in lines]
+        export = next(line for line in banner if line.startswith("export AWS_"))
+        listing = next(line for line in banner if line.startswith("aws --endpoint-url"))
+        done = subprocess.run(
+            ["bash", "-c", f"{export}\n{listing}"],
+            env={
+                **env,
+                "HOME": "/nonexistent",
+                "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "copy/2024/my photoé-900.jpg" in done.stdout
+    finally:
+        stack.send_signal(signal.SIGINT)
+        stack.wait(timeout=30)

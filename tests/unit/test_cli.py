@@ -48,7 +48,7 @@ def test_resizes_files_and_reports_each(tmp_path: Path) -> None:
     )
     assert lines[1].startswith(f"{tmp_path}/logo.png: processed -> {out}/logo-300.png")
     assert lines[2] == (
-        f"{tmp_path}/broken.jpg: failed: images/broken.jpg is not an image in a "
+        f"{tmp_path}/broken.jpg: failed: {tmp_path}/broken.jpg is not an image in a "
         "supported format (VipsForeignLoad: source is not in a known format)"
     )
     assert images.top_left_is_red(images.load((out / "cat-900.jpg").read_bytes()))
@@ -60,6 +60,28 @@ def test_resizes_files_and_reports_each(tmp_path: Path) -> None:
         "logo-600.png",
         "logo-900.png",
     ]
+
+
+def test_a_missing_or_unreadable_file_is_a_failure(tmp_path: Path) -> None:
+    (tmp_path / "cat.jpg").write_bytes(images.jpeg(640, 480))
+    (tmp_path / "folder.jpg").mkdir()
+
+    done = run(
+        "resize",
+        str(tmp_path / "cat.jpg"),
+        "missing.jpg",
+        str(tmp_path / "folder.jpg"),
+        "--out",
+        str(tmp_path / "out"),
+    )
+
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"{tmp_path}/cat.jpg: processed -> ")
+    assert lines[1] == "missing.jpg: failed: missing.jpg does not exist"
+    assert lines[2] == (
+        f"{tmp_path}/folder.jpg: failed: {tmp_path}/folder.jpg cannot be read: Is a directory"
+    )
 
 
 def test_uses_the_function_configuration(tmp_path: Path) -> None:

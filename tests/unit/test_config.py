@@ -35,7 +35,16 @@ def test_boxes_and_widths_mix() -> None:
             "invalid RESIZE_WIDTHS '300,abc': expected comma-separated widths or WxH boxes, "
             "each 1..16384, no repeats (e.g. 300,600,900 or 128x128)",
         ),
-        ({"RESIZE_WIDTHS": "300,300"}, "invalid RESIZE_WIDTHS '300,300'"),
+        (
+            {"RESIZE_WIDTHS": "300,300"},
+            "invalid RESIZE_WIDTHS '300,300': 300 is listed more than once; each size makes "
+            "its own copies, so list each once",
+        ),
+        (
+            {"RESIZE_WIDTHS": "128x128,600, 128X128,600,900"},
+            "invalid RESIZE_WIDTHS '128x128,600, 128X128,600,900': 128x128 and 600 are listed "
+            "more than once",
+        ),
         ({"RESIZE_WIDTHS": "0"}, "invalid RESIZE_WIDTHS '0'"),
         ({"QUALITY": "101"}, "invalid QUALITY '101': expected an integer from 1 to 100"),
         (
