@@ -9,7 +9,7 @@ if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
   exit 0
 fi
 # pip puts uv in the user's script folder, which is often not on PATH: look there first.
-user_bin="$(python3 -m site --user-base)/bin"
+user_bin="$(python3 -c 'import site; print(site.getuserbase())')/bin"
 case ":$PATH:" in *":$user_bin:"*) ;; *) PATH="$user_bin:$PATH" ;; esac
 export PATH
 if ! command -v uv >/dev/null 2>&1; then

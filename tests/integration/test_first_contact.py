@@ -135,6 +135,17 @@ def _bare_path(tmp_path: Path, *, aws: bool) -> str:
     return str(bin_dir)
 
 
+def _deploy(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / "scripts" / "deploy.sh"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 DEPLOY_CALLS = [
     "aws ecr create-repository",
     "aws ecr get-login-password | docker login --username AWS --password-stdin",
@@ -165,14 +176,7 @@ def test_deploy_dry_run_works_with_no_buildx_credentials_or_network(
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens: no network
     }
 
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "deploy.sh"), "--bucket", "my-photos", "--dry-run"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _deploy("--bucket", "my-photos", "--dry-run", env=env)
 
     assert done.returncode == 0, done.stderr
     shown = [line.replace("\\", "") for line in done.stderr.splitlines() if line.startswith("+")]
@@ -183,14 +187,7 @@ def test_deploy_dry_run_works_with_no_buildx_credentials_or_network(
     assert "'docker' is not on PATH; install Docker first (a real run stops here)" in done.stderr
     assert "Dry run: nothing was changed." in done.stdout
 
-    destroyed = subprocess.run(
-        [str(ROOT / "scripts" / "deploy.sh"), "--bucket", "my-photos", "--dry-run", "--destroy"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    destroyed = _deploy("--bucket", "my-photos", "--dry-run", "--destroy", env=env)
     assert destroyed.returncode == 0, destroyed.stderr
     for call in ("aws lambda delete-function", "aws iam delete-role", "aws sqs delete-queue"):
         assert f"+ {call}" in destroyed.stderr, call
@@ -198,14 +195,8 @@ def test_deploy_dry_run_works_with_no_buildx_credentials_or_network(
 
 
 def test_a_real_deploy_still_checks_its_tools_first(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "deploy.sh"), "--bucket", "my-photos", "--region", "eu-west-1"],
-        env={"PATH": _bare_path(tmp_path, aws=True), "HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = {"PATH": _bare_path(tmp_path, aws=True), "HOME": str(tmp_path)}
+    done = _deploy("--bucket", "my-photos", "--region", "eu-west-1", env=env)
 
     assert done.returncode == 2
     assert done.stderr.strip() == "deploy.sh: 'docker' is not on PATH; install Docker first"

@@ -37,9 +37,9 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_stack_serves_the_readme_flow_and_stops_cleanly() -> None:
+def start_stack(env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str], int, int]:
+    """`python -m devtools.stack` on free ports; its output lines are collected as they come."""
     s3_port, lambda_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT")}
     stack = subprocess.Popen(
         [
             sys.executable,
@@ -57,10 +57,16 @@ def test_stack_serves_the_readme_flow_and_stops_cleanly() -> None:
         text=True,
     )
     lines: list[str] = []
-    reader = threading.Thread(
+    assert stack.stdout is not None
+    threading.Thread(
         target=lambda: lines.extend(iter(stack.stdout.readline, "")), daemon=True
-    )
-    reader.start()
+    ).start()
+    return stack, lines, s3_port, lambda_port
+
+
+def test_stack_serves_the_readme_flow_and_stops_cleanly() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT")}
+    stack, lines, s3_port, lambda_port = start_stack(env)
     try:
         wait_for(lambda: any("Local stack ready" in line for line in lines), 60, "the banner")
         endpoint = f"http://127.0.0.1:{s3_port}"
@@ -127,28 +133,8 @@ def runtimes_for(port: int) -> list[str]:
 def test_every_sample_event_works_and_the_banner_commands_run_in_a_new_terminal() -> None:
     from devtools.stack import sample_objects
 
-    s3_port, lambda_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    stack = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "devtools.stack",
-            "--s3-port",
-            str(s3_port),
-            "--lambda-port",
-            str(lambda_port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    threading.Thread(
-        target=lambda: lines.extend(iter(stack.stdout.readline, "")), daemon=True
-    ).start()
+    stack, lines, _, lambda_port = start_stack(env)
     try:
         wait_for(lambda: any("Local stack ready" in line for line in lines), 60, "the banner")
         for name, objects in sample_objects().items():
