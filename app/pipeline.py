@@ -122,10 +122,11 @@ def _run(
             if download.failure is not None:  # the network, not the file, cut the stream
                 raise download.failure from None
             raise
-        if download.failure is not None:  # a decoder may take a cut body for the file's end
-            raise download.failure
         # Streaming overlaps the two: the waits inside read() are the download's share.
         clock.lap("decode_ms", less=download.waited_s)
+        download.finish()
+        if download.failure is not None:  # a decoder may take a cut body for the file's end
+            raise download.failure
         details["download_ms"] = round(details["open_ms"] + download.waited_s * 1000, 1)
     finally:
         download.close()

@@ -99,6 +99,12 @@ class Download:
         chunk, self._pending = self._pending[:size], self._pending[size:]
         return bytes(chunk)
 
+    def finish(self) -> None:
+        """Read what the decoder left (bytes after an image's end, a TIFF's trailer), so
+        that a body cut there is seen too, and the connection can be reused."""
+        while self.read(READ_CHUNK):
+            pass
+
     def close(self) -> None:
         self._body.close()
 

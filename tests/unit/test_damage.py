@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from pathlib import Path
 
 import images
@@ -183,3 +185,32 @@ def test_a_body_whose_read_raises_anything_is_a_transient_failure() -> None:
     assert str(download.failure) == (
         "reading s3://b/images/k.jpg failed after 100 of 1,000 bytes: connection reset by peer"
     )
+
+
+def _png_chunk(kind: bytes, data: bytes, crc: int | None = None) -> bytes:
+    crc = zlib.crc32(kind + data) if crc is None else crc
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def _jpeg_segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+JPEG = images.jpeg(640, 480)
+PNG = images.png(640, 480)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        JPEG + b"bytes after the end of the image" * 10,
+        PNG + b"bytes after the end of the image" * 10,
+        # An APP1 Exif block whose TIFF structure is garbage.
+        JPEG[:2] + _jpeg_segment(0xE1, b"Exif\x00\x00II*\x00\xff\xff\xff\xffgarbage") + JPEG[2:],
+        # A text chunk with a wrong CRC, after IHDR.
+        PNG[:33] + _png_chunk(b"tEXt", b"Comment\x00hello", crc=12345) + PNG[33:],
+    ],
+    ids=["jpeg-trailing-bytes", "png-trailing-bytes", "jpeg-bad-exif", "png-bad-text-crc"],
+)
+def test_damage_outside_the_pixels_still_decodes(data: bytes) -> None:
+    assert images.top_left_is_red(images.load(render(data)[-1].data))
