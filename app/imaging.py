@@ -19,9 +19,13 @@ from typing import NamedTuple
 
 import pyvips
 
+from app import density, loaders
 from app.errors import BadImage, InputTooLarge
+from app.loaders import why as _why
 
-# Loaders that must never see untrusted bytes, whatever libvips marks untrusted.
+# Loaders whose very sniffers must never see untrusted bytes, whatever libvips marks
+# untrusted. Every other loader outside the accepted formats is refused by name before
+# it runs (see loaders.py).
 _BLOCKED_LOADERS = ("VipsForeignLoadSvg", "VipsForeignLoadPdf", "VipsForeignLoadMagick")
 
 
@@ -54,9 +58,12 @@ HOLD_DECODED_BYTES = 16 * 1024 * 1024
 # 52.0 with no box shrink and 48.9 with libvips' default (factor / 2).
 FULL_DECODE_GAP = 3.0
 
-# A truncated or damaged file fails instead of publishing a half-grey copy.
-# Lesser warnings (a bad EXIF block, a non-standard marker) still decode.
-FAIL_ON = "truncated"
+# Any warning of the decoder fails the image: that is how libjpeg and libtiff say they
+# padded missing or damaged data (`truncated` misses half a JPEG followed by an
+# end-of-image marker, a JPEG scan cut by another marker, a TIFF strip cut short). No
+# valid photo of ../shared/corpus warns; metadata problems (bad EXIF, a bad CRC on a
+# PNG text chunk, stray bytes after the image) still decode.
+FAIL_ON = "warning"
 
 
 def configure_libvips() -> None:
@@ -147,12 +154,12 @@ def stream_source(read: Callable[[int], bytes]) -> pyvips.Source:
     return source
 
 
-def read_header(source: pyvips.Source, max_pixels: int, name: str) -> Header:
-    """Parse the header of `source` and refuse it, before decoding, if it is too large."""
-    try:
-        image = pyvips.Image.new_from_source(source, "", access="sequential")
-    except pyvips.Error as error:
-        raise BadImage(f"{name} is not an image in a supported format ({_why(error)})") from None
+def read_header(
+    source: pyvips.Source, max_pixels: int, name: str, size: int | None = None
+) -> Header:
+    """Parse the header of `source` with an accepted loader; refuse it, before decoding,
+    if it is too large or promises more pixels than its `size` bytes can hold."""
+    image = loaders.open_header(source, name)
     width, height = image.width, image.height
     if image.get_typeof("orientation") and image.get("orientation") in (5, 6, 7, 8):
         width, height = height, width
@@ -162,6 +169,10 @@ def read_header(source: pyvips.Source, max_pixels: int, name: str) -> Header:
             f"{name} is {width}x{height} ({_mp(width * height)}); "
             f"limit is {_mp(max_pixels)} (MAX_INPUT_PIXELS)"
         )
+    bits = image.get("bits-per-sample") if image.get_typeof("bits-per-sample") else 1
+    kind = str(image.get("vips-loader")).removesuffix("load_source")
+    if reason := density.implausible(kind, width, height, bits, size):
+        raise BadImage(f"{name} is damaged: its header {reason}")
     interlaced = bool(image.get_typeof("interlaced") and image.get("interlaced"))
     sample_bytes = 2 if image.format in ("ushort", "short") else 1
     return Header(
@@ -340,13 +351,6 @@ def _encode(image: pyvips.Image, fmt: str, quality: int) -> bytes:
     else:  # guarded by config validation; a bug if reached
         raise ValueError(f"unknown output format {fmt!r}")
     return bytes(data)
-
-
-def _why(error: pyvips.Error) -> str:
-    """The last line of a libvips error: libvips appends, so it names this failure's cause."""
-    lines = [line.strip() for line in str(error.detail or error.message).splitlines()]
-    lines = [line for line in lines if line]
-    return lines[-1] if lines else "unknown libvips error"
 
 
 def _mp(pixels: int) -> str:

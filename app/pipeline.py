@@ -106,7 +106,9 @@ def _run(
         details["input_bytes"] = download.size
         source = imaging.stream_source(download.read)
         try:
-            header = imaging.read_header(source, settings.max_input_pixels, ref.uri)
+            header = imaging.read_header(
+                source, settings.max_input_pixels, ref.uri, size=download.size
+            )
             details.update(width=header.width, height=header.height, loader=header.loader)
             fmt = imaging.output_format(header, settings.output_format)
             keys = {spec: _output_key(settings, ref, spec, fmt) for spec in settings.specs}
@@ -122,6 +124,9 @@ def _run(
             raise
         # Streaming overlaps the two: the waits inside read() are the download's share.
         clock.lap("decode_ms", less=download.waited_s)
+        download.finish()
+        if download.failure is not None:  # a decoder may take a cut body for the file's end
+            raise download.failure
         details["download_ms"] = round(details["open_ms"] + download.waited_s * 1000, 1)
     finally:
         download.close()

@@ -62,6 +62,7 @@ class Download:
     _body: Any
     failure: ResizerError | None = field(default=None)
     waited_s: float = 0.0  # time spent inside `read`, waiting on the network
+    received: int = 0  # bytes the body has given so far
     _pending: memoryview = field(default_factory=lambda: memoryview(b""))
 
     def read(self, size: int) -> bytes:
@@ -71,23 +72,38 @@ class Download:
         as each read through botocore and urllib3 costs tens of microseconds (a
         20 MP photo is 1,000 reads of 4 KB). libvips calls this from C and cannot
         carry a Python exception through, so a network failure is recorded here and
-        re-raised by the caller.
+        re-raised by the caller. A body that ends before `size` bytes is such a failure
+        too: a decoder would take it for the end of a (damaged) file.
         """
         if self.failure is not None:
             return b""
         if not self._pending:
             start = time.perf_counter()
             try:
-                self._pending = memoryview(self._body.read(max(size, READ_CHUNK)))
-            except (BotoCoreError, OSError) as error:
+                data = self._body.read(max(size, READ_CHUNK))
+            except Exception as error:  # noqa: BLE001 - nothing may escape into libvips' C
                 self.failure = TransientError(
-                    f"reading s3://{self.ref.bucket}/{self.ref.key} failed: {error}"
+                    f"reading {self.ref.uri} failed after {self.received:,} of "
+                    f"{self.size:,} bytes: {error}"
                 )
                 return b""
             finally:
                 self.waited_s += time.perf_counter() - start
+            self.received += len(data)
+            if not data and self.received < self.size:
+                self.failure = TransientError(
+                    f"the download of {self.ref.uri} ended after {self.received:,} of "
+                    f"{self.size:,} bytes; left for a retry"
+                )
+            self._pending = memoryview(data)
         chunk, self._pending = self._pending[:size], self._pending[size:]
         return bytes(chunk)
+
+    def finish(self) -> None:
+        """Read what the decoder left (bytes after an image's end, a TIFF's trailer), so
+        that a body cut there is seen too, and the connection can be reused."""
+        while self.read(READ_CHUNK):
+            pass
 
     def close(self) -> None:
         self._body.close()

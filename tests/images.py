@@ -8,7 +8,9 @@ sampling two corners.
 from __future__ import annotations
 
 import struct
+import tempfile
 import zlib
+from pathlib import Path
 
 import pyvips
 
@@ -152,3 +154,107 @@ def top_left_is_red(image: pyvips.Image) -> bool:
         for x, y in ((0.05, 0.05), (0.95, 0.05), (0.05, 0.95), (0.95, 0.95))
     ]
     return is_red(corners[0]) and not any(is_red(c) for c in corners[1:])
+
+
+def tiff(width: int = 640, height: int = 480, *, deflate: bool = False, trailer: int = 0) -> bytes:
+    """An RGB TIFF laid out as scanners and cameras write it: the directory first, then
+    strips of 16 rows (deflated or not), then `trailer` bytes no tag points at.
+
+    libvips' own tiffsave puts the directory last, so a cut copy of it has no header
+    at all; this layout is the one a cut leaves decodable-looking.
+    """
+    rows = 16
+    pixels = upright(width, height).write_to_memory()
+    stride = width * 3
+    strips = [pixels[y * stride : (y + rows) * stride] for y in range(0, height, rows)]
+    if deflate:
+        strips = [zlib.compress(strip) for strip in strips]
+    tags = [  # (tag, type, count, value or None for an offset filled below)
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 3, None),  # BitsPerSample 8,8,8
+        (259, 3, 1, 8 if deflate else 1),
+        (262, 3, 1, 2),  # RGB
+        (273, 4, len(strips), None),  # StripOffsets
+        (277, 3, 1, 3),
+        (278, 4, 1, rows),
+        (279, 4, len(strips), None),  # StripByteCounts
+        (284, 3, 1, 1),  # chunky
+    ]
+    ifd_size = 2 + 12 * len(tags) + 4
+    bits_at = 8 + ifd_size
+    offsets_at = bits_at + 6
+    counts_at = offsets_at + 4 * len(strips)
+    data_at = counts_at + 4 * len(strips)
+    offsets, position = [], data_at
+    for strip in strips:
+        offsets.append(position)
+        position += len(strip)
+    extra = {258: bits_at, 273: offsets_at, 279: counts_at}
+    out = bytearray(b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(tags)))
+    for tag, kind, count, value in tags:
+        if value is None:
+            value = extra[tag] if count > 1 or tag == 258 else offsets[0]
+        packed = struct.pack("<H", value) + b"\0\0" if kind == 3 else struct.pack("<I", value)
+        out += struct.pack("<HHI", tag, kind, count) + packed
+    out += struct.pack("<I", 0)
+    out += struct.pack("<3H", 8, 8, 8)
+    out += struct.pack(f"<{len(strips)}I", *offsets)
+    out += struct.pack(f"<{len(strips)}I", *(len(s) for s in strips))
+    assert len(out) == data_at
+    for strip in strips:
+        out += strip
+    return bytes(out) + bytes(trailer)
+
+
+# What a format puts at its end: appended to a cut file, it hides the cut from a
+# decoder that stops at the marker (JPEG's EOI, PNG's IEND chunk, GIF's trailer).
+END_MARKERS = {
+    "jpeg": b"\xff\xd9",
+    "png": bytes.fromhex("0000000049454e44ae426082"),
+    "gif": b"\x3b",
+}
+
+
+def damage_sources() -> dict[str, tuple[bytes, bytes]]:
+    """One file of every accepted kind, with the end marker its format knows (or b"")."""
+    image = upright(640, 480)
+    return {
+        "jpeg-baseline": (bytes(image.jpegsave_buffer(Q=85)), END_MARKERS["jpeg"]),
+        "jpeg-progressive": (bytes(image.jpegsave_buffer(interlace=True)), END_MARKERS["jpeg"]),
+        "png": (bytes(image.pngsave_buffer()), END_MARKERS["png"]),
+        "png-interlaced": (bytes(image.pngsave_buffer(interlace=True)), END_MARKERS["png"]),
+        "webp": (bytes(image.webpsave_buffer()), b""),
+        "gif": (bytes(image.gifsave_buffer()), END_MARKERS["gif"]),
+        "tiff": (tiff(640, 480), b""),
+        "tiff-deflate": (tiff(640, 480, deflate=True), b""),
+        "tiff-jpeg": (bytes(image.tiffsave_buffer(compression="jpeg", tile=True)), b""),
+        "avif": (bytes(image.heifsave_buffer(compression="av1", effort=0)), b""),
+        "avif-lossless": (bytes(image.heifsave_buffer(compression="av1", lossless=True)), b""),
+    }
+
+
+def forged_jpeg(width: int, height: int) -> bytes:
+    """A tiny JPEG (a few hundred bytes) whose frame header claims `width` x `height`."""
+    data = bytearray(pyvips.Image.black(16, 16).cast("uchar").jpegsave_buffer())
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def flat(width: int, height: int, bands: int = 3) -> pyvips.Image:
+    """One colour everywhere: what compresses best, in every format."""
+    image = (pyvips.Image.black(width, height, bands=bands) + 128).cast("uchar")
+    return image.copy(interpretation="srgb" if bands == 3 else "b-w")
+
+
+# Text that libvips' matrix loader reads as a 4x3 image (31 bytes).
+MATRIX_TEXT = b"4 3\n1 2 3 4\n5 6 7 8\n9 10 11 12\n"
+
+
+def vips_native(width: int = 64, height: int = 48) -> bytes:
+    """An image in libvips' own .v format."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "image.v"  # libvips writes .v files only to a named file
+        upright(width, height).vipssave(str(path))
+        return path.read_bytes()

@@ -1,7 +1,9 @@
 """An HTTP proxy in front of the S3 server that answers chosen keys with an S3 error.
 
 It lets tests meet real throttling and access errors through botocore's real
-retry logic, without mocking anything in the client.
+retry logic, without mocking anything in the client; and bodies that the network
+cuts: `cuts` maps a key fragment to the fraction of a GET's body that is sent, with
+the whole body's Content-Length, before the connection is closed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class FaultProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = urlsplit(upstream)
         self.rules: dict[str, str] = {}
+        self.cuts: dict[str, float] = {}
         self.hits: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -37,6 +40,10 @@ class FaultProxy:
                     self.hits[fragment] = self.hits.get(fragment, 0) + 1
                 return code
         return None
+
+    def cut(self, path: str) -> float | None:
+        decoded = unquote(path)
+        return next((f for fragment, f in self.cuts.items() if fragment in decoded), None)
 
 
 @contextmanager
@@ -82,7 +89,12 @@ def fault_proxy(upstream: str) -> Iterator[tuple[str, FaultProxy]]:
             length = response.getheader("Content-Length") if self.command == "HEAD" else None
             self.send_header("Content-Length", length or str(len(data)))
             self.end_headers()
-            if self.command != "HEAD":
+            cut = proxy.cut(self.path) if self.command == "GET" else None
+            if cut is not None:  # fewer bytes than Content-Length, then the connection drops
+                self.wfile.write(data[: int(len(data) * cut)])
+                self.wfile.flush()
+                self.close_connection = True
+            elif self.command != "HEAD":
                 self.wfile.write(data)
             upstream.close()
 

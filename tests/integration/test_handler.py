@@ -111,7 +111,7 @@ def test_permanent_failure_is_reported_not_raised_and_others_proceed(s3, bucket,
     assert statuses["images/batch/one.jpg"] == (
         "failed",
         f"s3://{bucket}/images/batch/one.jpg is not an image in a supported format "
-        "(VipsForeignLoad: source is not in a known format)",
+        "(JPEG, PNG, WebP, GIF, TIFF or HEIF/AVIF)",
     )
     assert statuses["images/batch/three.webp"][0] == "failed"
     assert len(keys(s3, bucket, "copy/")) == 3

@@ -1,0 +1,73 @@
+"""Which libvips loaders may see an upload: an allow-list, checked before any loader runs.
+
+libvips picks a loader by sniffing the first bytes, whatever the key's extension,
+and its build carries loaders for formats no one uploads as a photo: `matrix` turns
+a 31-byte text file ("4 3\\n1 2 3 4 ...") into an image, `vips` reads libvips' own
+format, `csv` and `raw` read anything. So the sniffed loader is compared with the
+accepted input formats, and refused by name, before it reads a byte of the header;
+then exactly that loader runs.
+
+A block-list (what the project knew to be dangerous) would let through whatever a
+newer libvips adds; the allow-list refuses it until someone accepts it here.
+"""
+
+from __future__ import annotations
+
+import pyvips
+
+from app.errors import BadImage
+
+# libvips loader (its source variant, as in `vips-loader`) -> the format messages name.
+ACCEPTED: dict[str, str] = {
+    "jpegload_source": "JPEG",
+    "uhdrload_source": "JPEG",  # Ultra HDR: a JPEG that carries a gain map
+    "pngload_source": "PNG",
+    "webpload_source": "WebP",
+    "gifload_source": "GIF",
+    "tiffload_source": "TIFF",
+    "heifload_source": "HEIF/AVIF",
+}
+
+ACCEPTED_NAMES = "JPEG, PNG, WebP, GIF, TIFF or HEIF/AVIF"
+
+
+def sniff(source: pyvips.Source) -> str | None:
+    """The loader libvips would pick for `source` (`matrixload_source`), or None.
+
+    Only the first bytes are read, and libvips keeps them for the loader that follows.
+    Loaders blocked at cold start (untrusted, SVG, PDF, ImageMagick) are never picked.
+    """
+    found = pyvips.vips_lib.vips_foreign_find_load_source(source.pointer)
+    if found == pyvips.ffi.NULL:
+        return None
+    return str(pyvips.nickname_find(pyvips.type_from_name(pyvips.ffi.string(found).decode())))
+
+
+def open_header(source: pyvips.Source, name: str) -> pyvips.Image:
+    """Open `source` with its own loader if that loader is accepted; else refuse it.
+
+    The image is opened for sequential access: only its header has been read.
+    """
+    loader = sniff(source)
+    if loader is None:
+        raise BadImage(f"{name} is not an image in a supported format ({ACCEPTED_NAMES})")
+    if loader not in ACCEPTED:
+        detected = loader.removesuffix("_source").removesuffix("load")
+        raise BadImage(
+            f"{name} is not an image in a supported format ({ACCEPTED_NAMES}): "
+            f"libvips reads it as {detected} ({loader})"
+        )
+    try:
+        return pyvips.Operation.call(loader, source, access="sequential")
+    except pyvips.Error as error:
+        raise BadImage(
+            f"{name} is not an image in a supported format "
+            f"({ACCEPTED[loader]} header unreadable: {why(error)})"
+        ) from None
+
+
+def why(error: pyvips.Error) -> str:
+    """The last line of a libvips error: libvips appends, so it names this failure's cause."""
+    lines = [line.strip() for line in str(error.detail or error.message).splitlines()]
+    lines = [line for line in lines if line]
+    return lines[-1] if lines else "unknown libvips error"
