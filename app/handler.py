@@ -2,7 +2,7 @@
 
 Everything that can be prepared once is prepared at import (cold start):
 the settings (a bad environment stops here, reported as an init error),
-libvips, the S3 client, the logger and the metrics.
+libvips, the S3 clients, the logger and the metrics.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ _base = Config(
     max_pool_connections=settings.object_concurrency * (len(settings.specs) + 1),
 )
 # One client per timeout setting, chosen by the time left at each call (app/deadline.py).
-clients = deadline.Clients(lambda timeouts: _session.client("s3", config=_base.merge(timeouts)))
+clients = deadline.Clients(lambda config: _session.client("s3", config=_base.merge(config)))
 clients.get(deadline.LADDER[0])  # loads S3's service model now: later clients take ~20 ms
 store = S3Store(clients)
 

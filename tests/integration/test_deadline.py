@@ -28,8 +28,8 @@ from devtools.emulator import Emulator
 JPEG = images.jpeg(1200, 900)
 KEYS = ["images/deadline/a.jpg", "images/deadline/b.jpg", "images/deadline/c.jpg"]
 SLOW = "images/deadline/b.jpg"  # the object that meets the fault
-REMAINING_MS = 5000  # a short Lambda timeout, so the tests stay fast
-ANSWER_S = 10.0  # how late a slow answer comes: twice the whole invocation
+REMAINING_MS = 6000  # a short Lambda timeout, so the tests stay fast
+ANSWER_S = 10.0  # how late a slow answer comes: well past the whole invocation
 # Half the body, then 256 bytes every 0.3 s: no wait is as long as the read timeout,
 # and the rest would take 14 s.
 TRICKLE = Slow("GET", seconds=ANSWER_S, stall_at=0.5, drip=256, every=0.3)
