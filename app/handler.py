@@ -2,21 +2,19 @@
 
 Everything that can be prepared once is prepared at import (cold start):
 the settings (a bad environment stops here, reported as an init error),
-libvips, the S3 client, the logger and the metrics.
+libvips, the S3 clients, the logger and the metrics.
 """
 
 from __future__ import annotations
 
 import os
-import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from botocore.config import Config
 
-from app import config, events, imaging, observe, pipeline, reply
+from app import config, deadline, events, imaging, observe, pipeline, reply
 from app.errors import TransientError
 from app.memory import MemoryBudget
 from app.model import Outcome
@@ -29,18 +27,15 @@ budget = MemoryBudget.for_lambda(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE
 metrics = Metrics(namespace=settings.metrics_namespace)
 metrics.set_default_dimensions(FunctionName=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local"))
 _cold_start = True
-store = S3Store(
-    boto3.client(
-        "s3",
-        config=Config(
-            # botocore's own retries, bounded; the pool fits every concurrent upload.
-            retries={"mode": "standard", "total_max_attempts": 4},
-            connect_timeout=5,
-            read_timeout=30,
-            max_pool_connections=settings.object_concurrency * (len(settings.specs) + 1),
-        ),
-    )
+_session = boto3.session.Session()
+_base = Config(
+    # One connection for each upload and download that can run at once.
+    max_pool_connections=settings.object_concurrency * (len(settings.specs) + 1),
 )
+# One client per timeout setting, chosen by the time left at each call (app/deadline.py).
+clients = deadline.Clients(lambda config: _session.client("s3", config=_base.merge(config)))
+clients.get(deadline.LADDER[0])  # loads S3's service model now: later clients take ~20 ms
+store = S3Store(clients)
 
 
 @metrics.log_metrics  # one EMF document per invocation, flushed even when it raises
@@ -59,11 +54,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             logger.error("unreadable message", extra={"reason": message.error})
 
     refs = parsed.refs
-    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
-    with ThreadPoolExecutor(max_workers=settings.object_concurrency) as pool:
-        flat = list(
-            pool.map(lambda ref: pipeline.process(ref, settings, store, deadline, budget), refs)
-        )
+    # Objects still running at `stop` are reported as retryable, never waited for.
+    stop, until = deadline.plan(context.get_remaining_time_in_millis())
+    bound = store.until(until)
+    flat = deadline.map_until(
+        lambda ref: pipeline.process(ref, settings, bound, until, budget),
+        refs,
+        settings.object_concurrency,
+        stop,
+        pipeline.unfinished,
+    )
     for outcome in flat:
         _log(outcome)
     _record(flat)

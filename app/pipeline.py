@@ -11,6 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
+from app import deadline as time_left
 from app import imaging, naming
 from app.config import Settings
 from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientError
@@ -55,8 +56,9 @@ def process(
 ) -> Outcome:
     """Make every rendition of `ref`; classify whatever goes wrong.
 
-    `deadline` (a `time.monotonic()` value) is when Lambda will stop the invocation:
-    an object that cannot finish before it is not started, and left for a retry.
+    `deadline` (a `time.monotonic()` value) is when work must end, a little before
+    Lambda stops the invocation: an object that cannot finish before it is not
+    started, one that runs out of time stops between steps, and both are left for a retry.
     `budget` is the memory that the decodes of objects processed at once share.
     """
     details: dict[str, Any] = {}
@@ -115,6 +117,7 @@ def _run(
             if _up_to_date(store, out_bucket, list(keys.values()), download.etag):
                 raise Skip(f"up to date: every copy already exists for ETag {download.etag}")
             with budget.hold(header.decode_bytes, ref.uri):
+                _check_left(ref, deadline, "decoding")
                 image = imaging.decode(
                     source, header, settings.specs, ref.uri, flatten=not imaging.FORMATS[fmt].alpha
                 )
@@ -134,6 +137,7 @@ def _run(
     metadata = naming.rendition_metadata(ref.key, download.etag)
 
     def write(spec: imaging.SizeSpec) -> tuple[Output, float, float]:
+        _check_left(ref, deadline, f"writing {keys[spec]}")
         start = time.perf_counter()
         rendition = imaging.render(image, header, spec, fmt, settings.quality)
         encoded = time.perf_counter()
@@ -196,6 +200,26 @@ def _check_time(ref: ObjectRef, deadline: float | None) -> None:
             f"not started: {left_ms:,.0f} ms left before the Lambda deadline "
             f"and {ref.uri} needs up to {need_ms:,.0f} ms; left for a retry"
         )
+
+
+def _check_left(ref: ObjectRef, deadline: float | None, step: str) -> None:
+    """Stop between steps once the deadline has passed (a thread the handler left behind)."""
+    if deadline is not None and time.monotonic() >= deadline:
+        raise TransientError(
+            f"stopped before {step}: {ref.uri} ran out of time before the Lambda deadline; "
+            "left for a retry"
+        )
+
+
+def unfinished(ref: ObjectRef) -> Outcome:
+    """The outcome of an object still running when the handler must reply."""
+    return Outcome(
+        ref,
+        "failed",
+        f"did not finish: {ref.uri} was still being processed {time_left.RESERVE_S:g} s "
+        "before the Lambda deadline; left for a retry",
+        retryable=True,
+    )
 
 
 def _check_size(ref: ObjectRef, size: int | None, settings: Settings) -> None:

@@ -1,19 +1,28 @@
-"""S3 reads and writes. The boto3 client is passed in, never created here.
+"""S3 reads and writes. The boto3 clients are passed in, never created here.
 
 Every botocore failure leaves this module classified (see `errors.py`):
 missing object -> ObjectGone, denied -> AccessDenied naming the permission,
 throttling / network / 5xx -> TransientError, anything else -> PermanentError.
+A store bound to a deadline (`S3Store.until`) fits every call in the time left
+before it, and sends nothing once too little is left (see `deadline.py`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+)
 
-from app import naming
+from app import deadline, naming
 from app.errors import AccessDenied, ObjectGone, PermanentError, ResizerError, TransientError
 from app.model import ObjectRef
 
@@ -48,6 +57,10 @@ _TRANSIENT = {
 # Bytes read from the network at a time: 0.6 ms of a 100 MB/s GET, so the decoder
 # still starts on the first bytes almost at once.
 READ_CHUNK = 64 * 1024
+# Near the deadline, how often a download's socket timeout is lowered to the time left.
+TICK_S = 0.05
+# The socket timeout that ends a read in progress at the deadline (0 would mean non-blocking).
+_EXPIRED_S = 0.001
 
 
 @dataclass(slots=True)
@@ -62,8 +75,18 @@ class Download:
     _body: Any
     failure: ResizerError | None = field(default=None)
     waited_s: float = 0.0  # time spent inside `read`, waiting on the network
-    received: int = 0  # bytes the body has given so far
     _pending: memoryview = field(default_factory=lambda: memoryview(b""))
+    # Reading ends by `deadline` (a `time.monotonic()` value): see `_watch`.
+    deadline: float | None = None
+    read_timeout: float = 0.0  # the client's: how long one wait for bytes may last
+    received: int = 0  # bytes the body has given so far
+    _cut: bool = False  # the deadline, no longer the read timeout, bounds the waits
+    _closed: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.deadline is not None:
+            threading.Thread(target=self._watch, args=(self.deadline,), daemon=True).start()
 
     def read(self, size: int) -> bytes:
         """Up to `size` bytes; b"" at the end or after a failure (kept in `failure`).
@@ -80,12 +103,10 @@ class Download:
         if not self._pending:
             start = time.perf_counter()
             try:
+                self._bound_next_read()
                 data = self._body.read(max(size, READ_CHUNK))
             except Exception as error:  # noqa: BLE001 - nothing may escape into libvips' C
-                self.failure = TransientError(
-                    f"reading {self.ref.uri} failed after {self.received:,} of "
-                    f"{self.size:,} bytes: {error}"
-                )
+                self.failure = self._failed(error)
                 return b""
             finally:
                 self.waited_s += time.perf_counter() - start
@@ -106,21 +127,80 @@ class Download:
             pass
 
     def close(self) -> None:
-        self._body.close()
+        with self._lock:
+            self._closed.set()
+            self._body.close()
+
+    def _bound_next_read(self) -> None:
+        """No read starts once the deadline has passed."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self._cut = True
+            raise TimeoutError
+
+    def _watch(self, deadline: float) -> None:
+        """Keep every wait for bytes within the time left, once it is under the read timeout.
+
+        One `read` waits for bytes many times (a trickle passes each wait), each wait
+        bounded by the socket's timeout: from one read timeout before the deadline,
+        that timeout is lowered to the time left every `TICK_S` (botocore's
+        `set_socket_timeout`), and at the deadline a read in progress ends.
+        """
+        if self._closed.wait(deadline - self.read_timeout - time.monotonic()):
+            return
+        while True:
+            left = deadline - time.monotonic()
+            with self._lock:
+                if self._closed.is_set() or self.received >= self.size:
+                    return
+                self._cut = True
+                with contextlib.suppress(AttributeError):  # the last bytes came in meanwhile
+                    self._body.set_socket_timeout(max(left, _EXPIRED_S))
+            if left <= 0 or self._closed.wait(min(left, TICK_S)):
+                return
+
+    def _failed(self, error: Exception) -> TransientError:
+        part = f"after {self.received:,} of {self.size:,} bytes"
+        if not isinstance(error, ReadTimeoutError | TimeoutError):
+            return TransientError(f"reading {self.ref.uri} failed {part}: {error}")
+        if self._cut:
+            return TransientError(
+                f"reading {self.ref.uri} stopped at the Lambda deadline {part}; left for a retry"
+            )
+        return TransientError(
+            f"reading {self.ref.uri} stalled {part}: no bytes for {self.read_timeout:g} s "
+            "(the read timeout)"
+        )
 
 
 class S3Store:
-    """Reads sources and writes renditions through one boto3 S3 client."""
+    """Reads sources and writes renditions through boto3 S3 clients, within a deadline."""
 
-    def __init__(self, client: S3Client) -> None:
-        self._client = client
+    def __init__(self, clients: deadline.Clients, until: float | None = None) -> None:
+        self._clients = clients
+        self._until = until
+
+    def until(self, until: float) -> S3Store:
+        """This store, bound to finish every call by `until` (a `time.monotonic()` value)."""
+        return S3Store(self._clients, until)
+
+    def _client(self, action: str, bucket: str, key: str) -> tuple[S3Client, deadline.Timeouts]:
+        """A client whose timeouts and attempts fit in the time left, and those settings."""
+        left = None if self._until is None else self._until - time.monotonic()
+        timeouts = deadline.timeouts_for(left)
+        if timeouts is None:
+            raise TransientError(
+                f"{action} on s3://{bucket}/{key} not sent: {max(left or 0, 0) * 1000:,.0f} ms "
+                "left before the Lambda deadline; left for a retry"
+            )
+        return self._clients.get(timeouts), timeouts
 
     def open(self, ref: ObjectRef) -> Download:
         """Start a GetObject; the headers are read, the body is not."""
+        client, timeouts = self._client("s3:GetObject", ref.bucket, ref.key)
         try:
-            response = self._client.get_object(Bucket=ref.bucket, Key=ref.key)
+            response = client.get_object(Bucket=ref.bucket, Key=ref.key)
         except (ClientError, BotoCoreError) as error:
-            raise _classify(error, "s3:GetObject", ref.bucket, ref.key) from None
+            raise _classify(error, "s3:GetObject", ref.bucket, ref.key, timeouts) from None
         return Download(
             ref,
             int(response.get("ContentLength", 0)),
@@ -128,6 +208,8 @@ class S3Store:
             str(response.get("ContentType", "")),
             dict(response.get("Metadata", {})),
             response["Body"],
+            deadline=self._until,
+            read_timeout=timeouts.read,
         )
 
     def source_etag_of(self, bucket: str, key: str) -> str | None:
@@ -136,8 +218,9 @@ class S3Store:
         Reading it needs s3:GetObject on the output prefix; without that permission
         (or on any error) the copy is simply made again, which is always correct.
         """
+        client, _ = self._client("s3:HeadObject", bucket, key)
         try:
-            head = self._client.head_object(Bucket=bucket, Key=key)
+            head = client.head_object(Bucket=bucket, Key=key)
         except (ClientError, BotoCoreError):
             return None
         return head.get("Metadata", {}).get(naming.SOURCE_ETAG)
@@ -153,8 +236,9 @@ class S3Store:
         metadata: dict[str, str],
     ) -> None:
         """Write one rendition in a single PUT, so a reader never sees half of it."""
+        client, timeouts = self._client("s3:PutObject", bucket, key)
         try:
-            self._client.put_object(
+            client.put_object(
                 Bucket=bucket,
                 Key=key,
                 Body=data,
@@ -163,11 +247,25 @@ class S3Store:
                 Metadata=metadata,
             )
         except (ClientError, BotoCoreError) as error:
-            raise _classify(error, "s3:PutObject", bucket, key) from None
+            raise _classify(error, "s3:PutObject", bucket, key, timeouts) from None
 
 
-def _classify(error: Exception, action: str, bucket: str, key: str) -> ResizerError:
+def _classify(
+    error: Exception,
+    action: str,
+    bucket: str,
+    key: str,
+    timeouts: deadline.Timeouts | None = None,
+) -> ResizerError:
     where = f"s3://{bucket}/{key}"
+    if timeouts is not None and isinstance(error, ReadTimeoutError | ConnectTimeoutError):
+        waited = (
+            f"no answer within {timeouts.read:g} s (read timeout"
+            if isinstance(error, ReadTimeoutError)
+            else f"no connection within {timeouts.connect:g} s (connect timeout"
+        )
+        attempts = f"{timeouts.attempts} attempt{'s' if timeouts.attempts > 1 else ''}"
+        return TransientError(f"{action} on {where} timed out: {waited}, {attempts})")
     if isinstance(error, BotoCoreError):  # connection, timeout: after botocore's retries
         return TransientError(f"{action} on {where} failed: {error}")
     assert isinstance(error, ClientError)

@@ -1,17 +1,21 @@
-"""An HTTP proxy in front of the S3 server that answers chosen keys with an S3 error.
+"""An HTTP proxy in front of the S3 server that answers chosen keys with an S3 error,
+or slowly.
 
 It lets tests meet real throttling and access errors through botocore's real
-retry logic, without mocking anything in the client; and bodies that the network
-cuts: `cuts` maps a key fragment to the fraction of a GET's body that is sent, with
-the whole body's Content-Length, before the connection is closed.
+retry logic, slow or stalled answers through its real timeouts, and bodies that the
+network cuts (`cuts` maps a key fragment to the fraction of a GET's body that is sent,
+with the whole body's Content-Length, before the connection is closed), without
+mocking anything in the client.
 """
 
 from __future__ import annotations
 
 import http.client
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
@@ -22,15 +26,52 @@ ERRORS = {
 }
 
 
+# Longer than any test: a slow answer lasts until the proxy closes, unless told otherwise.
+FOREVER = 600.0
+
+
+@dataclass(frozen=True)
+class Slow:
+    """How to answer `method` requests slowly.
+
+    `stall_at` None: wait `seconds` before the status line (the request is forwarded
+    only after the wait). A fraction: send the headers and that part of the body, then
+    wait `seconds` before the rest; with `drip`, send `drip` bytes every `every`
+    seconds instead (each wait shorter than any read timeout, the whole far longer).
+    """
+
+    method: str
+    seconds: float = FOREVER
+    stall_at: float | None = None
+    drip: int = 0
+    every: float = 0.0
+
+
 class FaultProxy:
-    """Forwards to `upstream`; `rules` maps a key fragment to an S3 error code."""
+    """Forwards to `upstream`; `rules` maps a key fragment to an S3 error code, `slow`
+    to a `Slow` answer. A slow answer still waiting when the proxy closes is dropped."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = urlsplit(upstream)
         self.rules: dict[str, str] = {}
         self.cuts: dict[str, float] = {}
+        self.slow: dict[str, Slow] = {}
         self.hits: dict[str, int] = {}
+        self.closing = threading.Event()
         self._lock = threading.Lock()
+
+    def slow_for(self, method: str, path: str) -> Slow | None:
+        decoded = unquote(path)
+        for fragment, slow in self.slow.items():
+            if fragment in decoded and slow.method == method:
+                with self._lock:
+                    self.hits[fragment] = self.hits.get(fragment, 0) + 1
+                return slow
+        return None
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep `seconds`; False if the proxy closed meanwhile (drop the answer)."""
+        return not self.closing.wait(seconds)
 
     def match(self, path: str) -> str | None:
         decoded = unquote(path)
@@ -60,6 +101,10 @@ def fault_proxy(upstream: str) -> Iterator[tuple[str, FaultProxy]]:
         def _relay(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
+            slow = proxy.slow_for(self.command, self.path)
+            if slow is not None and slow.stall_at is None and not proxy.wait(slow.seconds):
+                self.close_connection = True
+                return
             code = proxy.match(self.path)
             if code is not None:
                 status, message = ERRORS[code]
@@ -89,14 +134,38 @@ def fault_proxy(upstream: str) -> Iterator[tuple[str, FaultProxy]]:
             length = response.getheader("Content-Length") if self.command == "HEAD" else None
             self.send_header("Content-Length", length or str(len(data)))
             self.end_headers()
+            upstream.close()
+            if self.command == "HEAD":
+                return
             cut = proxy.cut(self.path) if self.command == "GET" else None
             if cut is not None:  # fewer bytes than Content-Length, then the connection drops
                 self.wfile.write(data[: int(len(data) * cut)])
                 self.wfile.flush()
                 self.close_connection = True
-            elif self.command != "HEAD":
+                return
+            if slow is None or slow.stall_at is None:
                 self.wfile.write(data)
-            upstream.close()
+                return
+            self._stall(data, slow)
+
+        def _stall(self, data: bytes, slow: Slow) -> None:
+            cut = int(len(data) * slow.stall_at)
+            try:
+                self.wfile.write(data[:cut])
+                self.wfile.flush()
+                if not slow.drip:
+                    if proxy.wait(slow.seconds):
+                        self.wfile.write(data[cut:])
+                    return
+                end = time.monotonic() + slow.seconds
+                while cut < len(data) and time.monotonic() < end and proxy.wait(slow.every):
+                    self.wfile.write(data[cut : cut + slow.drip])
+                    self.wfile.flush()
+                    cut += slow.drip
+            except OSError:  # the client gave up and closed the connection
+                pass
+            finally:
+                self.close_connection = True
 
         do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _relay
 
@@ -106,5 +175,6 @@ def fault_proxy(upstream: str) -> Iterator[tuple[str, FaultProxy]]:
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", proxy
     finally:
+        proxy.closing.set()
         server.shutdown()
         server.server_close()

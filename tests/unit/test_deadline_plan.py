@@ -1,0 +1,90 @@
+"""The time plan: S3 settings that fit in the time left, and a pool that never overstays."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from app import deadline
+from app.deadline import LADDER, Timeouts, map_until, timeouts_for
+
+
+def test_the_ladder_goes_from_generous_to_tight():
+    worst = [t.worst_s for t in LADDER]
+    assert worst == sorted(worst, reverse=True)
+    assert LADDER[0] == Timeouts(connect=5, read=30, attempts=4)  # as before: no deadline
+    assert all(t.connect <= t.read for t in LADDER)
+
+
+def test_worst_case_counts_every_attempt_and_back_off():
+    # Two waits bounded by the connect timeout (connect, send) and one by the read
+    # timeout per attempt; botocore's standard mode sleeps at most 1, 2, 4 s between.
+    assert Timeouts(connect=2, read=8, attempts=4).worst_s == 4 * (2 + 2 + 8) + 1 + 2 + 4
+    assert Timeouts(connect=0.5, read=1, attempts=1).worst_s == 2
+
+
+@pytest.mark.parametrize("left", [0.5, 0.99, 1.0, 1.7, 2.0, 4.9, 5.0, 14.0, 30.0, 58.5, 166.0, 900])
+def test_the_most_generous_setting_that_fits_is_taken(left):
+    chosen = timeouts_for(left)
+
+    fitting = [t for t in LADDER if t.worst_s <= left]
+    if not fitting:
+        assert chosen is None
+        return
+    assert chosen == fitting[0] and chosen.worst_s <= left
+
+
+def test_no_deadline_takes_the_most_generous():
+    assert timeouts_for(None) == LADDER[0]
+
+
+def test_a_60_second_function_keeps_four_attempts():
+    stop, until = deadline.plan(60_000)
+
+    assert stop - until == deadline.SETTLE_S
+    chosen = timeouts_for(until - time.monotonic())
+    assert chosen is not None and chosen.attempts == 4 and chosen.read >= 8
+
+
+def test_config_carries_the_timeouts_and_attempts():
+    config = Timeouts(connect=1, read=2, attempts=3).config()
+
+    assert (config.connect_timeout, config.read_timeout) == (1, 2)
+    assert config.retries == {"mode": "standard", "total_max_attempts": 3}
+
+
+@pytest.mark.timeout(10)
+def test_map_until_reports_what_is_late_and_leaves_its_thread_behind():
+    release = threading.Event()
+
+    def work(n: int) -> str:
+        if n == 2:
+            release.wait(30)  # stuck: a decode that outlasts the deadline
+        return f"done {n}"
+
+    start = time.monotonic()
+    results = map_until(work, [1, 2, 3], 2, start + 0.5, lambda n: f"late {n}")
+    elapsed = time.monotonic() - start
+    release.set()
+
+    assert results == ["done 1", "late 2", "done 3"]
+    assert 0.5 <= elapsed < 1.5
+
+
+def test_map_until_does_not_start_what_is_queued_past_the_time():
+    started: list[int] = []
+    release = threading.Event()
+
+    def work(n: int) -> int:
+        started.append(n)
+        release.wait(30)
+        return n
+
+    results = map_until(work, [1, 2, 3], 1, time.monotonic() + 0.2, lambda n: -n)
+    release.set()
+    time.sleep(0.1)
+
+    assert results == [-1, -2, -3]
+    assert started == [1]  # the queued ones were cancelled, never run
