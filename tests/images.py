@@ -152,3 +152,14 @@ def top_left_is_red(image: pyvips.Image) -> bool:
         for x, y in ((0.05, 0.05), (0.95, 0.05), (0.05, 0.95), (0.95, 0.95))
     ]
     return is_red(corners[0]) and not any(is_red(c) for c in corners[1:])
+
+
+def solid_jpeg(colour: tuple[int, int, int], width: int = 640, height: int = 480) -> bytes:
+    """One colour all over: tells which of two uploads a copy was made from."""
+    image = pyvips.Image.black(width, height).new_from_image(list(colour)).cast("uchar")
+    return bytes(image.copy(interpretation="srgb").jpegsave_buffer(Q=90))
+
+
+def mean_colour(image: pyvips.Image) -> tuple[float, ...]:
+    """The average of each band."""
+    return tuple(image.extract_band(band).avg() for band in range(3))

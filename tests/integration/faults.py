@@ -1,14 +1,18 @@
 """An HTTP proxy in front of the S3 server that answers chosen keys with an S3 error.
 
 It lets tests meet real throttling and access errors through botocore's real
-retry logic, without mocking anything in the client.
+retry logic, without mocking anything in the client. It also logs every request
+(`requests`), and holds requests to two rules of AWS that moto does not enforce:
+a PUT with more than 2 KB of user metadata is refused (MetadataTooLarge), and,
+when `may_list` is set, a missing key answers 403 rather than 404 unless the
+caller may list the bucket.
 """
 
 from __future__ import annotations
 
 import http.client
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
@@ -17,7 +21,12 @@ ERRORS = {
     "SlowDown": (503, "Please reduce your request rate."),
     "AccessDenied": (403, "Access Denied"),
     "InternalError": (500, "We encountered an internal error. Please try again."),
+    "MetadataTooLarge": (400, "Your metadata headers exceed the maximum allowed metadata size."),
 }
+
+# AWS: "the user-defined metadata is limited to 2 KB in size", measured as the sum of
+# the UTF-8 bytes of each key and value.
+MAX_METADATA_BYTES = 2048
 
 
 class FaultProxy:
@@ -27,7 +36,14 @@ class FaultProxy:
         self.upstream = urlsplit(upstream)
         self.rules: dict[str, str] = {}
         self.hits: dict[str, int] = {}
+        self.requests: list[tuple[str, str]] = []  # (method, decoded path without query)
+        # (bucket, key) -> may the caller list the bucket at that key? (see the docstring)
+        self.may_list: Callable[[str, str], bool] | None = None
         self._lock = threading.Lock()
+
+    def seen(self, method: str, fragment: str) -> int:
+        """How many `method` requests named a path containing `fragment`."""
+        return sum(1 for m, path in self.requests if m == method and fragment in path)
 
     def match(self, path: str) -> str | None:
         decoded = unquote(path)
@@ -50,23 +66,30 @@ def fault_proxy(upstream: str) -> Iterator[tuple[str, FaultProxy]]:
         def log_message(self, *args: object) -> None:  # quiet
             pass
 
+        def _error(self, code: str) -> None:
+            status, message = ERRORS[code]
+            payload = (
+                f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+                f"<Message>{message}</Message></Error>"
+            ).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
         def _relay(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
+            path = unquote(urlsplit(self.path).path)
+            with proxy._lock:
+                proxy.requests.append((self.command, path))
             code = proxy.match(self.path)
             if code is not None:
-                status, message = ERRORS[code]
-                payload = (
-                    f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
-                    f"<Message>{message}</Message></Error>"
-                ).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/xml")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(payload)
-                return
+                return self._error(code)
+            if self.command == "PUT" and _metadata_bytes(self.headers.items()) > MAX_METADATA_BYTES:
+                return self._error("MetadataTooLarge")
             upstream = http.client.HTTPConnection(
                 proxy.upstream.hostname, proxy.upstream.port, timeout=30
             )
@@ -75,6 +98,16 @@ def fault_proxy(upstream: str) -> Iterator[tuple[str, FaultProxy]]:
             upstream.request(self.command, self.path, body=body, headers=headers)
             response = upstream.getresponse()
             data = response.read()
+            bucket, _, key = path.lstrip("/").partition("/")
+            if (
+                response.status == 404
+                and self.command in ("GET", "HEAD")
+                and key
+                and proxy.may_list is not None
+                and not proxy.may_list(bucket, key)
+            ):
+                upstream.close()
+                return self._error("AccessDenied")
             self.send_response(response.status)
             for name, value in response.getheaders():
                 if name.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -96,3 +129,12 @@ def fault_proxy(upstream: str) -> Iterator[tuple[str, FaultProxy]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _metadata_bytes(headers: list[tuple[str, str]]) -> int:
+    # http.server decodes header bytes as Latin-1: encode them back to count bytes.
+    return sum(
+        len(name[len("x-amz-meta-") :].encode("latin-1")) + len(value.encode("latin-1"))
+        for name, value in headers
+        if name.lower().startswith("x-amz-meta-")
+    )

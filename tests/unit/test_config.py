@@ -73,8 +73,7 @@ def test_boxes_and_widths_mix() -> None:
         ({"SOURCE_PREFIX": "img*/"}, "invalid SOURCE_PREFIX 'img*/': expected a key prefix"),
         (
             {"OUTPUT_PREFIX": "copy\x07/"},
-            "invalid OUTPUT_PREFIX 'copy\\x07/': expected a key prefix without control "
-            "characters",
+            "invalid OUTPUT_PREFIX 'copy\\x07/': expected a key prefix without control characters",
         ),
         (
             {"OUTPUT_KEY_TEMPLATE": "{prefix}../../{stem}-{width}.{ext}"},
