@@ -22,7 +22,16 @@ ERRORS = {
     "AccessDenied": (403, "Access Denied"),
     "InternalError": (500, "We encountered an internal error. Please try again."),
     "MetadataTooLarge": (400, "Your metadata headers exceed the maximum allowed metadata size."),
+    # How S3 explains a 403 for a missing key to a caller of the same account.
+    "AccessDenied/ListBucket": (
+        403,
+        "User: arn:aws:sts::123456789012:assumed-role/image-resizer-role/image-resizer is not "
+        "authorized to perform: s3:ListBucket on resource: &quot;arn:aws:s3:::bucket&quot; "
+        "because no identity-based policy allows the s3:ListBucket action",
+    ),
 }
+
+METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE")
 
 # AWS: "the user-defined metadata is limited to 2 KB in size", measured as the sum of
 # the UTF-8 bytes of each key and value.
@@ -30,7 +39,10 @@ MAX_METADATA_BYTES = 2048
 
 
 class FaultProxy:
-    """Forwards to `upstream`; `rules` maps a key fragment to an S3 error code."""
+    """Forwards to `upstream`; `rules` maps a key fragment to an S3 error code.
+
+    A fragment may start with a method ("GET images/cat") to match that method only.
+    """
 
     def __init__(self, upstream: str) -> None:
         self.upstream = urlsplit(upstream)
@@ -45,10 +57,13 @@ class FaultProxy:
         """How many `method` requests named a path containing `fragment`."""
         return sum(1 for m, path in self.requests if m == method and fragment in path)
 
-    def match(self, path: str) -> str | None:
+    def match(self, method: str, path: str) -> str | None:
         decoded = unquote(path)
         for fragment, code in self.rules.items():
-            if fragment in decoded:
+            wanted, _, part = fragment.partition(" ")
+            if wanted not in METHODS:
+                wanted, part = method, fragment
+            if part in decoded and wanted == method:
                 with self._lock:
                     self.hits[fragment] = self.hits.get(fragment, 0) + 1
                 return code
@@ -69,7 +84,7 @@ def fault_proxy(upstream: str) -> Iterator[tuple[str, FaultProxy]]:
         def _error(self, code: str) -> None:
             status, message = ERRORS[code]
             payload = (
-                f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+                f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code.split("/")[0]}</Code>'
                 f"<Message>{message}</Message></Error>"
             ).encode()
             self.send_response(status)
@@ -85,7 +100,7 @@ def fault_proxy(upstream: str) -> Iterator[tuple[str, FaultProxy]]:
             path = unquote(urlsplit(self.path).path)
             with proxy._lock:
                 proxy.requests.append((self.command, path))
-            code = proxy.match(self.path)
+            code = proxy.match(self.command, self.path)
             if code is not None:
                 return self._error(code)
             if self.command == "PUT" and _metadata_bytes(self.headers.items()) > MAX_METADATA_BYTES:
@@ -93,8 +108,8 @@ def fault_proxy(upstream: str) -> Iterator[tuple[str, FaultProxy]]:
             upstream = http.client.HTTPConnection(
                 proxy.upstream.hostname, proxy.upstream.port, timeout=30
             )
-            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-            headers["Host"] = proxy.upstream.netloc
+            # The Host header is passed on as the client signed it (SigV4 covers it).
+            headers = dict(self.headers.items())
             upstream.request(self.command, self.path, body=body, headers=headers)
             response = upstream.getresponse()
             data = response.read()

@@ -213,3 +213,19 @@ def test_a_version_deleted_before_it_was_read_is_gone(s3, versioned, proxied):
         f"s3://{bucket}/images/cat.jpg no longer exists"
     )
     assert copies(s3, bucket) == []
+
+
+def test_a_403_that_names_s3_listbucket_on_the_get_means_the_key_is_gone(s3, bucket, proxied):
+    # Deleted between the HEAD and the GET, read by a role without s3:ListBucket.
+    handler, proxy = proxied
+    s3.put_object(Bucket=bucket, Key="images/2024/cat.jpg", Body=images.jpeg(800, 600))
+    proxy.rules["GET images/2024/cat.jpg"] = "AccessDenied/ListBucket"
+
+    result = handler.handler(sample_event("s3-put-plain.json", bucket), LambdaContext())
+
+    assert result["results"][0]["status"] == "skipped"
+    assert result["results"][0]["reason"] == (
+        f"s3://{bucket}/images/2024/cat.jpg no longer exists (S3 answered 403, as the "
+        f"function's role lacks s3:ListBucket on arn:aws:s3:::{bucket})"
+    )
+    assert proxy.seen("HEAD", "images/2024/cat.jpg") == 1
