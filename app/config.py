@@ -59,6 +59,22 @@ class Settings:
         """Where the copies of an object from `source_bucket` go."""
         return self.output_bucket or source_bucket
 
+    def conflict_in(self, source_bucket: str) -> str | None:
+        """Why copies of objects from `source_bucket` cannot be written, or None.
+
+        With OUTPUT_BUCKET unset this was checked at load; OUTPUT_BUCKET may still
+        name the very bucket an event comes from, which only the event tells.
+        """
+        if self.output_bucket != source_bucket or not _overlap(
+            self.source_prefix, self.output_prefix
+        ):
+            return None
+        return (
+            f"invalid OUTPUT_BUCKET {source_bucket!r}: it is the bucket of the upload, and "
+            f"SOURCE_PREFIX {self.source_prefix!r} and OUTPUT_PREFIX {self.output_prefix!r} "
+            "overlap, so every copy would trigger the function again"
+        )
+
 
 def load(environ: Mapping[str, str]) -> Settings:
     """Read and check every variable; raise one ConfigError that lists every problem."""
@@ -109,15 +125,21 @@ def load(environ: Mapping[str, str]) -> Settings:
 
     source_prefix, output_prefix = get("SOURCE_PREFIX"), get("OUTPUT_PREFIX")
     output_bucket = get("OUTPUT_BUCKET") or None
+    problems.extend(
+        problem
+        for problem in (
+            _prefix_problem("SOURCE_PREFIX", source_prefix),
+            _prefix_problem("OUTPUT_PREFIX", output_prefix),
+        )
+        if problem
+    )
     if not output_prefix:
         problems.append(
             "invalid OUTPUT_PREFIX '': expected a non-empty key prefix such as "
             "'copy/' (copies written at the top of a bucket cannot be told apart "
             "from uploads)"
         )
-    elif output_bucket is None and (
-        source_prefix.startswith(output_prefix) or output_prefix.startswith(source_prefix)
-    ):
+    elif output_bucket is None and _overlap(source_prefix, output_prefix):
         problems.append(
             f"invalid SOURCE_PREFIX {source_prefix!r} with OUTPUT_PREFIX {output_prefix!r}: "
             "expected prefixes that do not overlap, since copies written under the source "
@@ -144,6 +166,22 @@ def load(environ: Mapping[str, str]) -> Settings:
         concurrency,
         namespace,
     )
+
+
+def _overlap(source_prefix: str, output_prefix: str) -> bool:
+    return source_prefix.startswith(output_prefix) or output_prefix.startswith(source_prefix)
+
+
+def _prefix_problem(name: str, prefix: str) -> str | None:
+    if any(c in "*?" for c in prefix):
+        return (
+            f"invalid {name} {prefix!r}: expected a key prefix without '*' or '?', which "
+            "IAM policies read as wildcards, so the function's role would reach other keys "
+            "(the originals included)"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in prefix):
+        return f"invalid {name} {prefix!r}: expected a key prefix without control characters"
+    return None
 
 
 def _parse_specs(raw: str) -> tuple[SizeSpec, ...]:
@@ -207,23 +245,29 @@ def _template_problems(template: str, output_prefix: str, n_specs: int) -> list[
     expected = (
         "a key template using only "
         + ", ".join(f"{{{p}}}" for p in naming.PLACEHOLDERS)
-        + ", starting with {prefix} and containing {stem}"
+        + " as plain placeholders (no attribute, index, conversion or format spec), "
+        + "starting with {prefix} and containing {stem}"
         + (" and {width}" if n_specs > 1 else "")
+        + ", with no '.' or '..' path segment"
     )
     try:
-        sample = naming.output_key(
-            template,
-            source_key="images/a/b.jpg",
-            source_prefix="images/",
-            output_prefix=output_prefix,
-            width="300",
-            ext="jpg",
-        )
+        # In a folder and at the top: an empty {dir} may make a '.' segment of its own.
+        samples = [
+            naming.output_key(
+                template,
+                source_key=source_key,
+                source_prefix="images/",
+                output_prefix=output_prefix,
+                width="300",
+                ext="jpg",
+            )
+            for source_key in ("images/a/b.jpg", "images/b.jpg")
+        ]
     except (KeyError, IndexError, ValueError):
         return [f"invalid OUTPUT_KEY_TEMPLATE {template!r}: expected {expected}"]
     if (
         not template.startswith("{prefix}")
-        or not sample.startswith(output_prefix)
+        or any(naming.escape_reason(sample, output_prefix) for sample in samples)
         or "{stem}" not in template
         or (n_specs > 1 and "{width}" not in template)
     ):

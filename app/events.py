@@ -4,7 +4,9 @@ Shapes: S3 notifications (`Records[].s3`), S3 in SNS (`Records[].Sns.Message`),
 S3 or SNS-wrapped S3 in SQS (`Records[].body`), EventBridge `Object Created`,
 S3 Batch Operations (schema 1.0 and 2.0), and the `s3:TestEvent` S3 sends when
 a notification is configured. Every source sends keys URL-encoded
-(`my+photo%C3%A9.jpg` is `my photoé.jpg`); they are decoded here.
+(`my+photo%C3%A9.jpg` is `my photoé.jpg`); they are decoded here. In a versioned
+bucket each shape also names the version (`s3.object.versionId`, EventBridge
+`detail.object.version-id`, Batch Operations `s3VersionId`); it is kept on the ref.
 
 The shapes are read as the plain JSON they are, not through Powertools' event
 data classes: importing those imports all ~40 of its event classes, about 60 ms
@@ -92,11 +94,10 @@ def _parse(event: Any) -> ParsedEvent:
         task = tasks[0]
         # Schema 1.0 names the bucket by ARN (arn:aws:s3:::bucket), 2.0 by name.
         bucket = task["s3BucketArn"].split(":::")[-1] if "s3BucketArn" in task else task["s3Bucket"]
-        return ParsedEvent(
-            "batch",
-            (Message(task["taskId"], (ObjectRef(bucket, unquote_plus(task["s3Key"])),)),),
-            event,
+        ref = ObjectRef(
+            bucket, unquote_plus(task["s3Key"]), version=task.get("s3VersionId") or None
         )
+        return ParsedEvent("batch", (Message(task["taskId"], (ref,)),), event)
     if event.get("Event") == "s3:TestEvent":
         return ParsedEvent("test", (Message(None, ignored=(_TEST_EVENT,)),), event)
     keys = ", ".join(sorted(map(str, event))) or "none"
@@ -118,7 +119,13 @@ def _from_s3(event: dict[str, Any], message_id: str | None) -> Message:
             ignored.append(f"{name} for {key!r} is not an ObjectCreated event")
             continue
         refs.append(
-            ObjectRef(record["s3"]["bucket"]["name"], key, obj.get("size"), obj.get("eTag"))
+            ObjectRef(
+                record["s3"]["bucket"]["name"],
+                key,
+                obj.get("size"),
+                obj.get("eTag"),
+                obj.get("versionId") or None,
+            )
         )
     return Message(message_id, tuple(refs), tuple(ignored))
 
@@ -132,7 +139,11 @@ def _from_eventbridge(event: dict[str, Any], message_id: str | None) -> Message:
         )
     obj = detail["object"]
     ref = ObjectRef(
-        detail["bucket"]["name"], unquote_plus(obj["key"]), obj.get("size"), obj.get("etag") or None
+        detail["bucket"]["name"],
+        unquote_plus(obj["key"]),
+        obj.get("size"),
+        obj.get("etag") or None,
+        obj.get("version-id") or None,
     )
     return Message(message_id, (ref,))
 

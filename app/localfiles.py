@@ -7,7 +7,7 @@ from pathlib import Path
 
 from app.errors import PermanentError
 from app.model import ObjectRef
-from app.storage import Download
+from app.storage import Download, Head
 
 
 class LocalStore:
@@ -18,20 +18,31 @@ class LocalStore:
         self._out_dir = out_dir
         self._output_prefix = output_prefix
 
-    def open(self, ref: ObjectRef) -> Download:
+    def head(self, ref: ObjectRef) -> Head:
         path = self._files[ref.key]
         try:
-            body = path.open("rb")
+            stat = path.stat()
         except FileNotFoundError:
             # Unlike an S3 object deleted after its event, a file named on the command
             # line that is not there is the user's mistake: a failure, not a skip.
             raise PermanentError(f"{path} does not exist") from None
         except OSError as error:
             raise PermanentError(f"{path} cannot be read: {error.strerror}") from None
-        stat = os.fstat(body.fileno())
-        return Download(ref, stat.st_size, f"{stat.st_size:x}-{stat.st_mtime_ns:x}", "", {}, body)
+        return Head(stat.st_size, _etag(stat), "", {})
 
-    def source_etag_of(self, bucket: str, key: str) -> str | None:
+    def open(self, ref: ObjectRef, head: Head) -> Download:
+        del head  # a file has one version: whatever it holds now
+        path = self._files[ref.key]
+        try:
+            body = path.open("rb")
+        except FileNotFoundError:
+            raise PermanentError(f"{path} does not exist") from None
+        except OSError as error:
+            raise PermanentError(f"{path} cannot be read: {error.strerror}") from None
+        stat = os.fstat(body.fileno())
+        return Download(ref, stat.st_size, _etag(stat), "", {}, body)
+
+    def copy_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
         """Files carry no metadata: local copies are always made again."""
         del bucket, key
         return None
@@ -54,5 +65,15 @@ class LocalStore:
         partial.replace(path)  # atomic: a reader never sees half a file
 
     def output_path(self, key: str) -> Path:
-        """Where `put` wrote `key`."""
-        return self._out_dir / key.removeprefix(self._output_prefix)
+        """Where `put` writes `key`: always inside `out_dir`, else PermanentError."""
+        path = self._out_dir / key.removeprefix(self._output_prefix)
+        if not path.resolve().is_relative_to(self._out_dir.resolve()):
+            raise PermanentError(
+                f"output key {key!r} would be written to {path}, outside --out "
+                f"{self._out_dir}; nothing written"
+            )
+        return path
+
+
+def _etag(stat: os.stat_result) -> str:
+    return f"{stat.st_size:x}-{stat.st_mtime_ns:x}"

@@ -10,13 +10,18 @@ Status = Literal["processed", "skipped", "failed"]
 
 @dataclass(frozen=True, slots=True)
 class ObjectRef:
-    """One S3 object named by an event; `key` is already URL-decoded."""
+    """One S3 object named by an event; `key` is already URL-decoded.
+
+    `version` is the S3 version the event names (versioned buckets): that version,
+    not whichever is current when it is read, is the one processed.
+    """
 
     bucket: str
     key: str
     size: int | None = None
     etag: str | None = None
     label: str | None = None  # how messages name it, if not s3://bucket/key: a local path
+    version: str | None = None
 
     @property
     def uri(self) -> str:
@@ -53,6 +58,8 @@ class Outcome:
             "key": self.ref.key,
             "status": self.status,
         }
+        if self.ref.version is not None:
+            result["versionId"] = self.ref.version
         if self.reason is not None:
             result["reason"] = self.reason
         if self.retryable:

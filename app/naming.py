@@ -12,6 +12,7 @@ Template placeholders (OUTPUT_KEY_TEMPLATE):
 from __future__ import annotations
 
 import hashlib
+from string import Formatter
 from urllib.parse import quote
 
 PLACEHOLDERS = ("prefix", "dir", "stem", "width", "ext")
@@ -20,8 +21,21 @@ PLACEHOLDERS = ("prefix", "dir", "stem", "width", "ext")
 # the recursion guard looks for, so a copy is never resized again.
 MARKER = "rendition-of"
 SOURCE_ETAG = "source-etag"
+SOURCE_VERSION = "source-version"
+# What OUTPUT_FORMAT=source makes of the source (jpeg, png, ...): lets the up-to-date
+# check, which guesses the format before reading the source, trust only copies
+# that the current configuration would also have made.
+SOURCE_FORMAT = "source-format"
 
 MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
+# S3 refuses a PUT whose user metadata (keys and values, UTF-8 bytes) passes 2 KB.
+# Counted here with each key's `x-amz-meta-` header prefix: stricter than either reading.
+MAX_METADATA_BYTES = 2048
+METADATA_HEADER = "x-amz-meta-"
+# A %-encoded source key up to this size is stored as is (a 1024-byte key of
+# 3-byte characters is 3,072 bytes encoded); a longer one by its digest.
+MAX_SOURCE_VALUE = 1024
+MAX_VERSION_VALUE = 128
 
 
 def output_key(
@@ -40,13 +54,44 @@ def output_key(
         "width": width,
         "ext": ext,
     }
-    key = template.format(**fields)
-    if len(key.encode()) > MAX_KEY_BYTES:
-        # Too long once the prefix and suffix are added: a stable digest stands in
-        # for the folders and the name, so the key stays valid and deterministic.
+    key = render(template, fields)
+    if len(key.encode()) > MAX_KEY_BYTES or escape_reason(key, output_prefix):
+        # Too long once the prefix and suffix are added, or a '.'/'..' folder or name
+        # in the source key: a stable digest stands in for the folders and the name,
+        # so the key stays valid, deterministic and under the output prefix.
         digest = hashlib.sha256(source_key.encode()).hexdigest()[:32]
-        key = template.format(**{**fields, "dir": "", "stem": f"~{digest}"})
+        key = render(template, {**fields, "dir": "", "stem": f"~{digest}"})
     return key
+
+
+def render(template: str, fields: dict[str, str]) -> str:
+    """`template` with its placeholders filled; ValueError for anything but a plain one.
+
+    Unlike `str.format`, no attribute or index access (`{stem.__class__}`,
+    `{stem[0]}`), conversion (`{stem!r}`) or format spec (`{width:>9}`) is run.
+    """
+    parts = []
+    for literal, field, spec, conversion in Formatter().parse(template):
+        parts.append(literal)
+        if field is None:
+            continue
+        if field not in PLACEHOLDERS or spec or conversion:
+            raise ValueError(f"{{{field}}} is not a plain placeholder")
+        parts.append(fields[field])
+    return "".join(parts)
+
+
+def escape_reason(key: str, output_prefix: str) -> str | None:
+    """Why `key` is not safely under `output_prefix`, or None.
+
+    A '.' or '..' path segment is refused too: a file system (`python -m app resize`),
+    a CDN or a browser resolves it, and the copy lands outside the prefix.
+    """
+    if not key.startswith(output_prefix):
+        return f"it does not start with OUTPUT_PREFIX {output_prefix!r}"
+    if any(part in (".", "..") for part in key.removeprefix(output_prefix).split("/")):
+        return "it has a '.' or '..' path segment"
+    return None
 
 
 def skip_reason(key: str, *, source_prefix: str, output_prefix: str | None) -> str | None:
@@ -55,9 +100,39 @@ def skip_reason(key: str, *, source_prefix: str, output_prefix: str | None) -> s
         return f"key is under the output prefix {output_prefix!r} (recursion guard)"
     if not key.startswith(source_prefix):
         return f"key is not under the source prefix {source_prefix!r}"
+    if key.endswith("/"):
+        return "key ends in '/': a folder marker (as the S3 console creates), not an image"
     return None
 
 
-def rendition_metadata(source_key: str, source_etag: str) -> dict[str, str]:
-    """User metadata for a rendition; S3 metadata must be ASCII, so the key is %-encoded."""
-    return {MARKER: quote(source_key, safe="/"), SOURCE_ETAG: source_etag.strip('"')}
+def rendition_metadata(
+    source_key: str, source_etag: str, source_format: str, source_version: str | None = None
+) -> dict[str, str]:
+    """User metadata for a rendition: ASCII (the key %-encoded), within S3's 2 KB.
+
+    A key whose %-encoded form passes MAX_SOURCE_VALUE is recorded as `sha256:` and
+    the hex digest of its UTF-8 bytes (':' never occurs in a %-encoded key), so the
+    marker is always present and still identifies the source.
+    """
+    source = quote(source_key, safe="/")
+    if len(source) > MAX_SOURCE_VALUE:
+        source = "sha256:" + hashlib.sha256(source_key.encode()).hexdigest()
+    metadata = {
+        MARKER: source,
+        SOURCE_ETAG: source_etag.strip('"'),
+        SOURCE_FORMAT: source_format,
+    }
+    if source_version is not None:  # S3's are 32 characters; its limit is 1024 bytes
+        metadata[SOURCE_VERSION] = _bounded(source_version, MAX_VERSION_VALUE)
+    return metadata
+
+
+def _bounded(value: str, limit: int) -> str:
+    if len(value) <= limit and value.isascii():
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+
+def metadata_bytes(metadata: dict[str, str]) -> int:
+    """The size S3 holds against MAX_METADATA_BYTES (with the header prefix, to be safe)."""
+    return sum(len((METADATA_HEADER + k).encode()) + len(v.encode()) for k, v in metadata.items())

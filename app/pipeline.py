@@ -1,8 +1,10 @@
-"""One object, start to end: guard, open, check, decode once, encode and write in parallel.
+"""One object, start to end: guard, HEAD, check, GET, decode once, encode and write in parallel.
 
 `process` never raises for a bad object: every path ends in an `Outcome` whose
 status says what happened and whose `retryable` flag says whether trying again
-can help. The store is anything with `open(ref)` and `put(...)` (S3 or local files).
+can help. The store is anything with `head`, `open`, `copy_metadata` and `put`
+(S3 or local files). A source is only opened (GET) once its HEAD says there is
+work to do: a re-delivered event costs HEADs, not a download.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from app import deadline as time_left
-from app import imaging, naming
+from app import freshness, imaging, naming
 from app.config import Settings
 from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientError
 from app.memory import MemoryBudget
 from app.model import ObjectRef, Outcome, Output
-from app.storage import Download
+from app.storage import Download, Head
 
 # What an object may need before it is worth starting: a generous bound on a large
 # photo's GET, decode, encodes and PUTs, so that it never dies half-way.
@@ -31,9 +33,11 @@ UNLIMITED = MemoryBudget(None)
 class Store(Protocol):
     """Where sources are read from and renditions written to."""
 
-    def open(self, ref: ObjectRef) -> Download: ...
+    def head(self, ref: ObjectRef) -> Head: ...
 
-    def source_etag_of(self, bucket: str, key: str) -> str | None: ...
+    def open(self, ref: ObjectRef, head: Head) -> Download: ...
+
+    def copy_metadata(self, bucket: str, key: str) -> dict[str, str] | None: ...
 
     def put(
         self,
@@ -85,6 +89,9 @@ def _run(
     budget: MemoryBudget,
 ) -> tuple[Output, ...]:
     out_bucket = settings.output_bucket_for(ref.bucket)
+    conflict = settings.conflict_in(ref.bucket)
+    if conflict:
+        raise PermanentError(conflict)
     reason = naming.skip_reason(
         ref.key,
         source_prefix=settings.source_prefix,
@@ -96,16 +103,22 @@ def _run(
     _check_time(ref, deadline)
 
     clock = _Clock(details)
-    download = store.open(ref)
+    head = store.head(ref)
+    clock.lap("head_ms")
+    if naming.MARKER in head.metadata:
+        raise Skip(
+            f"object carries the '{naming.MARKER}' metadata of a copy made by "
+            "this function (recursion guard)"
+        )
+    _check_size(ref, head.size, settings)
+    details["input_bytes"] = head.size
+    guess = freshness.likely_format(ref.key, head.content_type, settings.output_format)
+    _skip_if_up_to_date(store, settings, ref, out_bucket, guess, head.etag)
+    clock.lap("check_ms")
+
+    download = store.open(ref, head)
     try:
         clock.lap("open_ms")
-        if naming.MARKER in download.metadata:
-            raise Skip(
-                f"object carries the '{naming.MARKER}' metadata of a copy made by "
-                "this function (recursion guard)"
-            )
-        _check_size(ref, download.size, settings)
-        details["input_bytes"] = download.size
         source = imaging.stream_source(download.read)
         try:
             header = imaging.read_header(
@@ -113,9 +126,9 @@ def _run(
             )
             details.update(width=header.width, height=header.height, loader=header.loader)
             fmt = imaging.output_format(header, settings.output_format)
-            keys = {spec: _output_key(settings, ref, spec, fmt) for spec in settings.specs}
-            if _up_to_date(store, out_bucket, list(keys.values()), download.etag):
-                raise Skip(f"up to date: every copy already exists for ETag {download.etag}")
+            if fmt != guess:  # the guess was wrong: check the copies that would be made
+                _skip_if_up_to_date(store, settings, ref, out_bucket, fmt, head.etag)
+            keys = _output_keys(settings, ref, fmt)
             with budget.hold(header.decode_bytes, ref.uri):
                 _check_left(ref, deadline, "decoding")
                 image = imaging.decode(
@@ -134,7 +147,9 @@ def _run(
     finally:
         download.close()
 
-    metadata = naming.rendition_metadata(ref.key, download.etag)
+    metadata = naming.rendition_metadata(
+        ref.key, head.etag, imaging.output_format(header, "source"), ref.version
+    )
 
     def write(spec: imaging.SizeSpec) -> tuple[Output, float, float]:
         _check_left(ref, deadline, f"writing {keys[spec]}")
@@ -169,25 +184,34 @@ def _run(
     return tuple(output for output, _, _ in written)
 
 
-def _output_key(settings: Settings, ref: ObjectRef, spec: imaging.SizeSpec, fmt: str) -> str:
-    return naming.output_key(
-        settings.key_template,
-        source_key=ref.key,
-        source_prefix=settings.source_prefix,
-        output_prefix=settings.output_prefix,
-        width=spec.label,
-        ext=imaging.FORMATS[fmt].extension,
-    )
-
-
-def _up_to_date(store: Store, bucket: str, keys: list[str], etag: str) -> bool:
-    """True if every copy exists and was made from this very version of the source."""
-    if not etag:
-        return False
-    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
-        return all(
-            found == etag for found in pool.map(lambda key: store.source_etag_of(bucket, key), keys)
+def _output_keys(settings: Settings, ref: ObjectRef, fmt: str) -> dict[imaging.SizeSpec, str]:
+    """Every rendition's key, each checked to stay under OUTPUT_PREFIX."""
+    keys = {}
+    for spec in settings.specs:
+        key = naming.output_key(
+            settings.key_template,
+            source_key=ref.key,
+            source_prefix=settings.source_prefix,
+            output_prefix=settings.output_prefix,
+            width=spec.label,
+            ext=imaging.FORMATS[fmt].extension,
         )
+        escape = naming.escape_reason(key, settings.output_prefix)
+        if escape:
+            raise PermanentError(
+                f"output key {key!r} for {ref.uri} would leave OUTPUT_PREFIX "
+                f"{settings.output_prefix!r} ({escape}); nothing written"
+            )
+        keys[spec] = key
+    return keys
+
+
+def _skip_if_up_to_date(
+    store: Store, settings: Settings, ref: ObjectRef, bucket: str, fmt: str, etag: str
+) -> None:
+    keys = list(_output_keys(settings, ref, fmt).values())
+    if freshness.up_to_date(store, bucket, keys, etag, fmt, settings.output_format):
+        raise Skip(f"up to date: every copy already exists for ETag {etag}")
 
 
 def _check_time(ref: ObjectRef, deadline: float | None) -> None:

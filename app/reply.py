@@ -52,6 +52,8 @@ def _batch_reply(
             if outcome.status != "failed":
                 code = "Succeeded"
                 text = outcome.reason or f"wrote {len(outcome.outputs)} copies"
+                if outcome.ref.version is not None:  # the version the task named, no other
+                    text += f" (version {outcome.ref.version})"
             else:
                 code = "TemporaryFailure" if outcome.retryable else "PermanentFailure"
                 text = outcome.reason or "failed"

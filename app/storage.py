@@ -5,6 +5,9 @@ missing object -> ObjectGone, denied -> AccessDenied naming the permission,
 throttling / network / 5xx -> TransientError, anything else -> PermanentError.
 A store bound to a deadline (`S3Store.until`) fits every call in the time left
 before it, and sends nothing once too little is left (see `deadline.py`).
+
+A source is read in two steps: `head` (size, ETag, metadata: enough to skip it),
+then `open`, a GET of that very version (VersionId, else If-Match on the ETag).
 """
 
 from __future__ import annotations
@@ -22,14 +25,15 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from app import deadline, naming
+from app import deadline
 from app.errors import AccessDenied, ObjectGone, PermanentError, ResizerError, TransientError
 from app.model import ObjectRef
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-_GONE = {"NoSuchKey", "404", "NotFound"}
+_GONE = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
+_CHANGED = {"PreconditionFailed", "412"}
 _DENIED = {
     "AccessDenied",
     "403",
@@ -61,6 +65,16 @@ READ_CHUNK = 64 * 1024
 TICK_S = 0.05
 # The socket timeout that ends a read in progress at the deadline (0 would mean non-blocking).
 _EXPIRED_S = 0.001
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """A source's headers, from a HeadObject: what the checks before any GET need."""
+
+    size: int
+    etag: str
+    content_type: str
+    metadata: dict[str, str]
 
 
 @dataclass(slots=True)
@@ -194,13 +208,32 @@ class S3Store:
             )
         return self._clients.get(timeouts), timeouts
 
-    def open(self, ref: ObjectRef) -> Download:
-        """Start a GetObject; the headers are read, the body is not."""
-        client, timeouts = self._client("s3:GetObject", ref.bucket, ref.key)
+    def head(self, ref: ObjectRef) -> Head:
+        """HeadObject of the source (of `ref.version`, when the event names one)."""
+        client, timeouts = self._client("s3:HeadObject", ref.bucket, ref.key)
+        pinned: dict[str, Any] = {"VersionId": ref.version} if ref.version else {}
         try:
-            response = client.get_object(Bucket=ref.bucket, Key=ref.key)
+            response = client.head_object(Bucket=ref.bucket, Key=ref.key, **pinned)
         except (ClientError, BotoCoreError) as error:
-            raise _classify(error, "s3:GetObject", ref.bucket, ref.key, timeouts) from None
+            raise _classify(error, _read_action(ref), ref.bucket, ref.key, timeouts) from None
+        return Head(
+            int(response.get("ContentLength", 0)),
+            str(response.get("ETag", "")).strip('"'),
+            str(response.get("ContentType", "")),
+            dict(response.get("Metadata", {})),
+        )
+
+    def open(self, ref: ObjectRef, head: Head) -> Download:
+        """Start a GetObject of the version `head` describes; the body is not read yet."""
+        client, timeouts = self._client("s3:GetObject", ref.bucket, ref.key)
+        # A version is immutable; a plain key is pinned to the ETag its HEAD saw.
+        pinned: dict[str, Any] = (
+            {"VersionId": ref.version} if ref.version else {"IfMatch": f'"{head.etag}"'}
+        )
+        try:
+            response = client.get_object(Bucket=ref.bucket, Key=ref.key, **pinned)
+        except (ClientError, BotoCoreError) as error:
+            raise _classify(error, _read_action(ref), ref.bucket, ref.key, timeouts) from None
         return Download(
             ref,
             int(response.get("ContentLength", 0)),
@@ -212,8 +245,8 @@ class S3Store:
             read_timeout=timeouts.read,
         )
 
-    def source_etag_of(self, bucket: str, key: str) -> str | None:
-        """The source ETag recorded on an existing copy; None if absent or unreadable.
+    def copy_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
+        """The user metadata of an existing copy; None if absent or unreadable.
 
         Reading it needs s3:GetObject on the output prefix; without that permission
         (or on any error) the copy is simply made again, which is always correct.
@@ -223,7 +256,7 @@ class S3Store:
             head = client.head_object(Bucket=bucket, Key=key)
         except (ClientError, BotoCoreError):
             return None
-        return head.get("Metadata", {}).get(naming.SOURCE_ETAG)
+        return dict(head.get("Metadata", {}))
 
     def put(
         self,
@@ -250,6 +283,11 @@ class S3Store:
             raise _classify(error, "s3:PutObject", bucket, key, timeouts) from None
 
 
+def _read_action(ref: ObjectRef) -> str:
+    # Reading a given version takes its own permission.
+    return "s3:GetObjectVersion" if ref.version else "s3:GetObject"
+
+
 def _classify(
     error: Exception,
     action: str,
@@ -271,8 +309,15 @@ def _classify(
     assert isinstance(error, ClientError)
     code = str(error.response.get("Error", {}).get("Code", ""))
     message = str(error.response.get("Error", {}).get("Message", "")) or code
-    if code in _GONE and action == "s3:GetObject":
+    reading = action.startswith("s3:GetObject")
+    if code in _GONE and reading:
         return ObjectGone(f"{where} no longer exists")
+    if code in _CHANGED and reading:
+        return TransientError(
+            f"{where} changed between its HeadObject and its GetObject; left for a retry"
+        )
+    if code in _DENIED and reading:
+        return _denied_read(action, bucket, key, message)
     if code in _DENIED:
         return AccessDenied(
             f"{action} was denied on arn:aws:s3:::{bucket}/{key}: the "
@@ -282,3 +327,21 @@ def _classify(
     if code in _TRANSIENT or status >= 500 or status == 429:
         return TransientError(f"{action} on {where} failed after retries: {code} {message}")
     return PermanentError(f"{action} on {where} failed: {code} {message}")
+
+
+def _denied_read(action: str, bucket: str, key: str, message: str) -> ResizerError:
+    """A 403 on reading a source: denied, or (without s3:ListBucket) a missing key.
+
+    S3 answers 403, not 404, for a key that does not exist when the caller may not
+    list the bucket; its message names s3:ListBucket when it says so.
+    """
+    if "s3:ListBucket" in message:
+        return ObjectGone(
+            f"s3://{bucket}/{key} no longer exists (S3 answered 403, as the function's "
+            f"role lacks s3:ListBucket on arn:aws:s3:::{bucket})"
+        )
+    return AccessDenied(
+        f"{action} was denied on arn:aws:s3:::{bucket}/{key}: the function's role needs "
+        f"{action} on that resource, and s3:ListBucket on arn:aws:s3:::{bucket}, without "
+        f"which S3 also answers 403 for a key that no longer exists ({message})"
+    )

@@ -30,17 +30,20 @@ def project(data: bytes, widths: list[int]) -> Callable[[], Outputs]:
     from app import imaging, pipeline
     from app.config import load
     from app.model import ObjectRef
-    from app.storage import Download
+    from app.storage import Download, Head
 
     imaging.configure_libvips()
     settings = load({"RESIZE_WIDTHS": ",".join(map(str, widths)), "OUTPUT_FORMAT": "jpeg"})
     written: dict[str, bytes] = {}
 
     class MemoryStore:
-        def open(self, ref: ObjectRef) -> Download:
+        def head(self, ref: ObjectRef) -> Head:
+            return Head(len(data), "etag", "image/jpeg", {})
+
+        def open(self, ref: ObjectRef, head: Head) -> Download:
             return Download(ref, len(data), "etag", "image/jpeg", {}, io.BytesIO(data))
 
-        def source_etag_of(self, bucket: str, key: str) -> str | None:
+        def copy_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
             return None
 
         def put(self, bucket: str, key: str, data: bytes, **attributes: object) -> None:

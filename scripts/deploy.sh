@@ -106,9 +106,18 @@ esac
 every upload, the function's own copies included, trigger the function again: an \
 infinite loop billed per invocation. Use a prefix such as images/"
 [ -n "$output_prefix" ] || die "invalid --output-prefix '': expected a prefix such as copy/"
-for prefix in "$source_prefix" "$output_prefix"; do
-  [[ "$prefix" =~ ^[A-Za-z0-9/!_.\'()*\ -]+$ ]] \
-    || die "invalid prefix '$prefix': expected letters, digits, spaces and / ! _ . ' ( ) * -"
+for option in source-prefix output-prefix; do
+  prefix="$source_prefix"
+  [ "$option" = source-prefix ] || prefix="$output_prefix"
+  # A prefix ends up in the role's policy (arn:aws:s3:::BUCKET/PREFIX*), where IAM reads
+  # '*' and '?' as wildcards: --output-prefix '*' would let the role overwrite the originals.
+  [[ "$prefix" != *[*?]* ]] || die "invalid --$option '$prefix': '*' and '?' are wildcards \
+in the role's IAM policy, so its S3 permissions would reach other keys (the originals \
+included); use a prefix without them"
+  [[ "$prefix" != *[[:cntrl:]]* ]] \
+    || die "invalid --$option $(printf '%q' "$prefix"): expected no control characters"
+  [[ "$prefix" =~ ^[A-Za-z0-9/!_.\'()\ -]+$ ]] \
+    || die "invalid --$option '$prefix': expected letters, digits, spaces and / ! _ . ' ( ) -"
 done
 if [ "$output_bucket" = "$bucket" ] && { [[ "$output_prefix" == "$source_prefix"* ]] \
     || [[ "$source_prefix" == "$output_prefix"* ]]; }; then
@@ -336,19 +345,8 @@ else
 fi
 run aws iam attach-role-policy --role-name "$role" \
   --policy-arn arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole
-policy="$(python3 - "$bucket" "$source_prefix" "$output_bucket" "$output_prefix" \
-  "$queue_arn" <<'PY'
-import json, sys
-bucket, source, out_bucket, out, queue = sys.argv[1:]
-print(json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Sid": "ReadUploads", "Effect": "Allow", "Action": "s3:GetObject",
-     "Resource": f"arn:aws:s3:::{bucket}/{source}*"},
-    {"Sid": "WriteCopies", "Effect": "Allow", "Action": "s3:PutObject",
-     "Resource": f"arn:aws:s3:::{out_bucket}/{out}*"},
-    {"Sid": "ReportFailures", "Effect": "Allow", "Action": "sqs:SendMessage",
-     "Resource": queue}]}))
-PY
-)"
+policy="$(python3 "$(dirname "$0")/role_policy.py" "$bucket" "$source_prefix" \
+  "$output_bucket" "$output_prefix" "$queue_arn")"
 run aws iam put-role-policy --role-name "$role" --policy-name s3-and-failures \
   --policy-document "$policy"
 

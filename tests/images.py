@@ -258,3 +258,14 @@ def vips_native(width: int = 64, height: int = 48) -> bytes:
         path = Path(folder) / "image.v"  # libvips writes .v files only to a named file
         upright(width, height).vipssave(str(path))
         return path.read_bytes()
+
+
+def solid_jpeg(colour: tuple[int, int, int], width: int = 640, height: int = 480) -> bytes:
+    """One colour all over: tells which of two uploads a copy was made from."""
+    image = pyvips.Image.black(width, height).new_from_image(list(colour)).cast("uchar")
+    return bytes(image.copy(interpretation="srgb").jpegsave_buffer(Q=90))
+
+
+def mean_colour(image: pyvips.Image) -> tuple[float, ...]:
+    """The average of each band."""
+    return tuple(image.extract_band(band).avg() for band in range(3))

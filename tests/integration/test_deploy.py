@@ -61,6 +61,18 @@ def deploy(s3_endpoint: str, tmp_path: Path):
     return run
 
 
+def role_policy(*args: str) -> dict[str, Any]:
+    """The role policy deploy.sh writes for these arguments (scripts/role_policy.py)."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "role_policy.py"), *args],
+        text=True,
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
 def client(service: str, endpoint: str) -> Any:
     return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1")
 
@@ -136,11 +148,28 @@ def test_deploys_everything_and_a_second_run_changes_nothing_it_should_not(
     policy = iam.get_role_policy(RoleName="image-resizer-role", PolicyName="s3-and-failures")[
         "PolicyDocument"
     ]
-    assert {(s["Action"], s["Resource"]) for s in policy["Statement"]} == {
-        ("s3:GetObject", f"arn:aws:s3:::{photos}/images/*"),
-        ("s3:PutObject", f"arn:aws:s3:::{photos}/copy/*"),
-        ("sqs:SendMessage", f"arn:aws:sqs:us-east-1:{ACCOUNT}:image-resizer-failures"),
+    assert {
+        (str(s["Action"]), s["Resource"], json.dumps(s.get("Condition")))
+        for s in policy["Statement"]
+    } == {
+        (str(["s3:GetObject", "s3:GetObjectVersion"]), f"arn:aws:s3:::{photos}/images/*", "null"),
+        ("s3:GetObject", f"arn:aws:s3:::{photos}/copy/*", "null"),
+        (
+            "s3:ListBucket",
+            f"arn:aws:s3:::{photos}",
+            json.dumps({"StringLike": {"s3:prefix": ["images/*", "copy/*"]}}),
+        ),
+        ("s3:PutObject", f"arn:aws:s3:::{photos}/copy/*", "null"),
+        ("sqs:SendMessage", f"arn:aws:sqs:us-east-1:{ACCOUNT}:image-resizer-failures", "null"),
     }
+    # The very document that tests/integration/test_iam.py runs the function under.
+    assert policy == role_policy(
+        photos,
+        "images/",
+        photos,
+        "copy/",
+        f"arn:aws:sqs:us-east-1:{ACCOUNT}:image-resizer-failures",
+    )
 
     # Function: an image, arm64, the sizes asked for, the environment.
     config = lam.get_function_configuration(FunctionName="image-resizer")
@@ -307,6 +336,32 @@ def test_dry_run_prints_every_call_and_changes_nothing(deploy, photos, s3_endpoi
             ),
             "invalid prefixes: --source-prefix 'images/' and --output-prefix 'images/copy/' "
             "overlap in bucket 'deploy-photos', so every copy would trigger the function again",
+        ),
+        (
+            (
+                "--bucket",
+                "deploy-photos",
+                "--output-bucket",
+                "deploy-photos",
+                "--output-prefix",
+                "images/copy/",
+            ),
+            "invalid prefixes: --source-prefix 'images/' and --output-prefix 'images/copy/' "
+            "overlap in bucket 'deploy-photos'",
+        ),
+        (
+            ("--bucket", "deploy-photos", "--output-prefix", "*"),
+            "invalid --output-prefix '*': '*' and '?' are wildcards in the role's IAM policy, "
+            "so its S3 permissions would reach other keys (the originals included); use a "
+            "prefix without them",
+        ),
+        (
+            ("--bucket", "deploy-photos", "--source-prefix", "images/?/"),
+            "invalid --source-prefix 'images/?/': '*' and '?' are wildcards",
+        ),
+        (
+            ("--bucket", "deploy-photos", "--output-prefix", "copy/\n"),
+            "invalid --output-prefix $'copy/\\n': expected no control characters",
         ),
         (
             ("--bucket", "deploy-photos", "--source-prefix", ""),

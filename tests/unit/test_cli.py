@@ -10,6 +10,9 @@ from pathlib import Path
 import images
 import pytest
 
+from app.errors import PermanentError
+from app.localfiles import LocalStore
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -119,3 +122,39 @@ def test_works_on_the_corpus_photos(corpus: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(done.stdout.splitlines()) == len(photos)
     assert len(list(tmp_path.glob("*-900.jpg"))) == len(photos)
+
+
+def test_a_template_that_climbs_out_of_out_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "cat.jpg").write_bytes(images.jpeg(400, 300))
+    out = tmp_path / "a" / "b" / "out"
+
+    done = run(
+        "resize",
+        str(tmp_path / "cat.jpg"),
+        "--out",
+        str(out),
+        OUTPUT_KEY_TEMPLATE="{prefix}../../{stem}-{width}.{ext}",
+    )
+
+    assert done.returncode == 2
+    assert "invalid OUTPUT_KEY_TEMPLATE '{prefix}../../{stem}-{width}.{ext}'" in done.stderr
+    assert "with no '.' or '..' path segment" in done.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*.jpg")) == ["cat.jpg"]
+
+
+def test_no_copy_is_written_outside_out(tmp_path: Path) -> None:
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out.mkdir()
+    (out / "2024").symlink_to(elsewhere)  # a folder inside --out that leads out of it
+    store = LocalStore({}, out, "copy/")
+
+    assert store.output_path("copy/cat-300.jpg") == out / "cat-300.jpg"
+    for key in ("copy/../cat-300.jpg", "copy/a/../../cat-300.jpg", "copy/2024/cat-300.jpg"):
+        with pytest.raises(PermanentError) as raised:
+            store.put("", key, b"x", content_type="", cache_control="", metadata={})
+        assert str(raised.value) == (
+            f"output key {key!r} would be written to {out / key.removeprefix('copy/')}, "
+            f"outside --out {out}; nothing written"
+        )
+    assert list(elsewhere.iterdir()) == [] and list(tmp_path.glob("cat*")) == []

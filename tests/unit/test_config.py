@@ -72,6 +72,35 @@ def test_boxes_and_widths_mix() -> None:
         ),
         ({"OUTPUT_KEY_TEMPLATE": "{prefix}{stem}.{ext}"}, "containing {stem} and {width}"),
         ({"OUTPUT_KEY_TEMPLATE": "thumbs/{stem}-{width}.{ext}"}, "starting with {prefix}"),
+        (
+            {"OUTPUT_PREFIX": "*"},
+            "invalid OUTPUT_PREFIX '*': expected a key prefix without '*' or '?', which IAM "
+            "policies read as wildcards, so the function's role would reach other keys "
+            "(the originals included)",
+        ),
+        ({"OUTPUT_PREFIX": "copy?/"}, "invalid OUTPUT_PREFIX 'copy?/': expected a key prefix"),
+        ({"SOURCE_PREFIX": "img*/"}, "invalid SOURCE_PREFIX 'img*/': expected a key prefix"),
+        (
+            {"OUTPUT_PREFIX": "copy\x07/"},
+            "invalid OUTPUT_PREFIX 'copy\\x07/': expected a key prefix without control characters",
+        ),
+        (
+            {"OUTPUT_KEY_TEMPLATE": "{prefix}../../{stem}-{width}.{ext}"},
+            "invalid OUTPUT_KEY_TEMPLATE '{prefix}../../{stem}-{width}.{ext}': expected a key "
+            "template using only {prefix}, {dir}, {stem}, {width}, {ext} as plain placeholders "
+            "(no attribute, index, conversion or format spec), starting with {prefix} and "
+            "containing {stem} and {width}, with no '.' or '..' path segment",
+        ),
+        ({"OUTPUT_KEY_TEMPLATE": "{prefix}{dir}./{stem}-{width}.{ext}"}, "'..' path segment"),
+        ({"OUTPUT_KEY_TEMPLATE": "{prefix}.{dir}/{stem}-{width}.{ext}"}, "'..' path segment"),
+        ({"OUTPUT_KEY_TEMPLATE": "{prefix}{stem}/../{width}.{ext}"}, "'..' path segment"),
+        (
+            {"OUTPUT_KEY_TEMPLATE": "{prefix}{stem.__class__.__name__}-{width}.{ext}"},
+            "invalid OUTPUT_KEY_TEMPLATE '{prefix}{stem.__class__.__name__}-{width}.{ext}'",
+        ),
+        ({"OUTPUT_KEY_TEMPLATE": "{prefix}{stem[0]}-{width}.{ext}"}, "plain placeholders"),
+        ({"OUTPUT_KEY_TEMPLATE": "{prefix}{stem!r}-{width}.{ext}"}, "plain placeholders"),
+        ({"OUTPUT_KEY_TEMPLATE": "{prefix}{stem:.3}-{width}.{ext}"}, "plain placeholders"),
         ({"MAX_INPUT_BYTES": "-1"}, "invalid MAX_INPUT_BYTES '-1': expected a positive number"),
         ({"CACHE_CONTROL": ""}, "invalid CACHE_CONTROL '': expected a non-empty ASCII header"),
     ],
@@ -97,3 +126,17 @@ def test_overlapping_prefixes_are_fine_in_another_bucket() -> None:
     settings = config.load({"SOURCE_PREFIX": "", "OUTPUT_BUCKET": "thumbs"})
 
     assert settings.output_bucket_for("photos") == "thumbs"
+
+
+def test_the_overlap_check_applies_when_output_bucket_is_the_source_bucket() -> None:
+    settings = config.load(
+        {"SOURCE_PREFIX": "images/", "OUTPUT_PREFIX": "images/copy/", "OUTPUT_BUCKET": "photos"}
+    )
+
+    assert settings.conflict_in("elsewhere") is None
+    assert settings.conflict_in("photos") == (
+        "invalid OUTPUT_BUCKET 'photos': it is the bucket of the upload, and SOURCE_PREFIX "
+        "'images/' and OUTPUT_PREFIX 'images/copy/' overlap, so every copy would trigger the "
+        "function again"
+    )
+    assert config.load({}).conflict_in("photos") is None

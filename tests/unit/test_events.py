@@ -148,3 +148,37 @@ def test_any_key_round_trips_through_every_wrapping(name: str) -> None:
 
     assert [r.key for r in events.parse(event).refs] == [key]
     assert [r.key for r in events.parse(sqs).refs] == [key]
+
+
+V = "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo"
+
+
+def with_version(name: str) -> dict:
+    """A sample event as S3 sends it from a versioned bucket."""
+    event = load(name)
+    if name.startswith("s3-batch"):
+        event["tasks"][0]["s3VersionId"] = V
+    elif name.startswith("eventbridge"):
+        event["detail"]["object"]["version-id"] = V
+    elif name.startswith("sqs"):
+        body = json.loads(event["Records"][0]["body"])
+        body["Records"][0]["s3"]["object"]["versionId"] = V
+        event["Records"][0]["body"] = json.dumps(body)
+    else:
+        event["Records"][0]["s3"]["object"]["versionId"] = V
+    return event
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "s3-put-plain.json",
+        "sqs-s3.json",
+        "eventbridge-object-created.json",
+        "s3-batch-v1.json",
+        "s3-batch-v2.json",
+    ],
+)
+def test_every_shape_carries_the_version_it_names(name: str) -> None:
+    assert events.parse(load(name)).refs[0].version is None  # an unversioned bucket
+    assert events.parse(with_version(name)).refs[0].version == V
