@@ -20,8 +20,8 @@ class ObjectRef:
     key: str
     size: int | None = None
     etag: str | None = None
+    version: str | None = None  # the version an event names, in a versioned bucket
     label: str | None = None  # how messages name it, if not s3://bucket/key: a local path
-    version: str | None = None
 
     @property
     def uri(self) -> str:
