@@ -13,9 +13,14 @@ newer libvips adds; the allow-list refuses it until someone accepts it here.
 
 from __future__ import annotations
 
+import re
+
 import pyvips
 
 from app.errors import BadImage
+
+# The decoders' own prefixes in libvips' error buffer (libjpeg's, libtiff's, ...).
+_DECODER = re.compile(r"^(\w+2vips|Vips(Jpeg|Png|Gif|Webp|Tiff|Heif)\w*|vipspng|\w+load):", re.I)
 
 # libvips loader (its source variant, as in `vips-loader`) -> the format messages name.
 ACCEPTED: dict[str, str] = {
@@ -67,7 +72,14 @@ def open_header(source: pyvips.Source, name: str) -> pyvips.Image:
 
 
 def why(error: pyvips.Error) -> str:
-    """The last line of a libvips error: libvips appends, so it names this failure's cause."""
+    """The decoder's own words for a libvips error, else its last line.
+
+    libvips appends to one error buffer: the decoder's line (`VipsJpeg: Corrupt JPEG
+    data ...`, `tiff2vips: read error`) comes first, then what each caller added on the
+    way out (`unable to copy to memory`, `load error`), in an order that depends on
+    where the stream stopped. The decoder's last line is the stable, telling one.
+    """
     lines = [line.strip() for line in str(error.detail or error.message).splitlines()]
     lines = [line for line in lines if line]
-    return lines[-1] if lines else "unknown libvips error"
+    decoder = [line for line in lines if _DECODER.match(line)]
+    return (decoder or lines or ["unknown libvips error"])[-1]
