@@ -1,6 +1,6 @@
 """The function role's inline policy, as JSON: deploy.sh writes it, the IAM test runs under it.
 
-Usage: python3 scripts/role_policy.py BUCKET SOURCE_PREFIX OUTPUT_BUCKET OUTPUT_PREFIX QUEUE_ARN [BUS_ARN]
+Usage: python3 scripts/role_policy.py BUCKET SRC_PREFIX OUT_BUCKET OUT_PREFIX QUEUE_ARN [BUS_ARN]
 
 - s3:GetObject and s3:GetObjectVersion on the uploads (an event may name a version);
 - s3:GetObject on the copies, so that the up-to-date check can HEAD them;
