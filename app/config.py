@@ -27,6 +27,7 @@ DEFAULTS: dict[str, str] = {
     "MAX_INPUT_PIXELS": str(100_000_000),
     "OBJECT_CONCURRENCY": "4",
     "METRICS_NAMESPACE": "ImageResizer",
+    "EVENT_BUS_NAME": "",
 }
 
 OUTPUT_FORMATS = ("source", *(f for f in FORMATS if f != "gif"))
@@ -35,6 +36,10 @@ MAX_DIMENSION = 16384  # larger renditions are not thumbnails; also bounds memor
 
 _SPEC = re.compile(r"^([0-9]+)(?:x([0-9]+))?$")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9.\-_/#: ]{1,255}$")
+# EventBridge's PutEvents takes a bus by name or by ARN.
+_BUS_NAME = r"[A-Za-z0-9./_\-]{1,256}"
+_BUS_ARN = rf"arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{{12}}:event-bus/{_BUS_NAME}"
+_BUS = re.compile(rf"^(?:{_BUS_NAME}|{_BUS_ARN})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,7 @@ class Settings:
     max_input_pixels: int
     object_concurrency: int
     metrics_namespace: str
+    event_bus: str | None = None  # EVENT_BUS_NAME: where application events go (app/notify.py)
 
     def output_bucket_for(self, source_bucket: str) -> str:
         """Where the copies of an object from `source_bucket` go."""
@@ -122,6 +128,13 @@ def load(environ: Mapping[str, str]) -> Settings:
         "(not starting with 'AWS/')",
         "",
     )
+    event_bus = check(
+        "EVENT_BUS_NAME",
+        _event_bus,
+        "an EventBridge event bus name (1-256 letters, digits or . - _ /) or its ARN "
+        "(arn:aws:events:REGION:ACCOUNT:event-bus/NAME), or empty for no events",
+        "",
+    )
 
     source_prefix, output_prefix = get("SOURCE_PREFIX"), get("OUTPUT_PREFIX")
     output_bucket = get("OUTPUT_BUCKET") or None
@@ -165,6 +178,7 @@ def load(environ: Mapping[str, str]) -> Settings:
         max_pixels,
         concurrency,
         namespace,
+        event_bus=event_bus or None,
     )
 
 
@@ -237,6 +251,12 @@ def _header_value(raw: str) -> str:
 
 def _namespace(raw: str) -> str:
     if not _NAMESPACE.match(raw) or raw.startswith("AWS/"):
+        raise ValueError(raw)
+    return raw
+
+
+def _event_bus(raw: str) -> str:
+    if raw and not _BUS.match(raw):
         raise ValueError(raw)
     return raw
 

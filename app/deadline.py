@@ -88,11 +88,11 @@ LADDER = (
 )
 
 
-def timeouts_for(left_s: float | None) -> Timeouts | None:
-    """The most generous settings whose worst case fits in `left_s`; None if none fits."""
+def timeouts_for(left_s: float | None, ladder: tuple[Timeouts, ...] = LADDER) -> Timeouts | None:
+    """The most generous settings of `ladder` whose worst case fits in `left_s`, or None."""
     if left_s is None:
-        return LADDER[0]
-    return next((t for t in LADDER if t.worst_s <= left_s), None)
+        return ladder[0]
+    return next((t for t in ladder if t.worst_s <= left_s), None)
 
 
 def plan(remaining_ms: int) -> tuple[float, float]:

@@ -1,12 +1,16 @@
 """Every supported event shape becomes a list of messages, each naming S3 objects.
 
 Shapes: S3 notifications (`Records[].s3`), S3 in SNS (`Records[].Sns.Message`),
-S3 or SNS-wrapped S3 in SQS (`Records[].body`), EventBridge `Object Created`,
-S3 Batch Operations (schema 1.0 and 2.0), and the `s3:TestEvent` S3 sends when
-a notification is configured. Every source sends keys URL-encoded
-(`my+photo%C3%A9.jpg` is `my photoé.jpg`); they are decoded here. In a versioned
-bucket each shape also names the version (`s3.object.versionId`, EventBridge
-`detail.object.version-id`, Batch Operations `s3VersionId`); it is kept on the ref.
+S3 or SNS-wrapped S3 in SQS (`Records[].body`), EventBridge `Object Created` and
+`Object Deleted`, S3 Batch Operations (schema 1.0 and 2.0), and the `s3:TestEvent`
+S3 sends when a notification is configured. `ObjectCreated:*` becomes a ref whose
+action is "create"; `ObjectRemoved:*` (Delete, DeleteMarkerCreated) and
+`LifecycleExpiration:*` (the same removals, made by a lifecycle rule) one whose
+action is "remove". Each keeps S3's `sequencer`, the order of the events of one key.
+Every source sends keys URL-encoded (`my+photo%C3%A9.jpg` is `my photoé.jpg`); they
+are decoded here. In a versioned bucket each shape also names the version
+(`s3.object.versionId`, EventBridge `detail.object.version-id`, Batch Operations
+`s3VersionId`); it is kept on the ref.
 
 The shapes are read as the plain JSON they are, not through Powertools' event
 data classes: importing those imports all ~40 of its event classes, about 60 ms
@@ -24,7 +28,7 @@ from typing import Any, Literal
 from urllib.parse import unquote_plus
 
 from app.errors import EventError
-from app.model import ObjectRef
+from app.model import Action, ObjectRef
 
 Source = Literal["s3", "sns", "sqs", "eventbridge", "batch", "test"]
 
@@ -115,35 +119,62 @@ def _from_s3(event: dict[str, Any], message_id: str | None) -> Message:
     for record in event["Records"]:
         name, obj = record["eventName"], record["s3"]["object"]
         key = unquote_plus(obj["key"])
-        if not name.startswith("ObjectCreated"):
-            ignored.append(f"{name} for {key!r} is not an ObjectCreated event")
+        action = _S3_ACTIONS.get(name.partition(":")[0])
+        if action is None:
+            ignored.append(
+                f"{name} for {key!r} is not an ObjectCreated, ObjectRemoved or "
+                "LifecycleExpiration event"
+            )
             continue
         refs.append(
             ObjectRef(
                 record["s3"]["bucket"]["name"],
                 key,
-                obj.get("size"),
-                obj.get("eTag"),
+                obj.get("size") if action == "create" else None,
+                obj.get("eTag") if action == "create" else None,
                 obj.get("versionId") or None,
+                action=action,
+                sequencer=_sequencer(obj),
             )
         )
     return Message(message_id, tuple(refs), tuple(ignored))
 
 
+_S3_ACTIONS: dict[str, Action] = {
+    "ObjectCreated": "create",
+    "ObjectRemoved": "remove",
+    "LifecycleExpiration": "remove",
+}
+_EVENTBRIDGE_ACTIONS: dict[str, Action] = {"Object Created": "create", "Object Deleted": "remove"}
+
+
+def _sequencer(obj: dict[str, Any]) -> str | None:
+    """S3's hex `sequencer`, if the event has a usable one (else the order is unknown)."""
+    value = obj.get("sequencer")
+    if isinstance(value, str) and value and all(c in "0123456789abcdefABCDEF" for c in value):
+        return value.upper()
+    return None
+
+
 def _from_eventbridge(event: dict[str, Any], message_id: str | None) -> Message:
     detail_type, detail = event["detail-type"], event["detail"]
-    if detail_type != "Object Created":
+    action = _EVENTBRIDGE_ACTIONS.get(detail_type)
+    if action is None:
         return Message(
             message_id,
-            ignored=(f"EventBridge {detail_type!r} is not an 'Object Created' event",),
+            ignored=(
+                f"EventBridge {detail_type!r} is not an 'Object Created' or 'Object Deleted' event",
+            ),
         )
     obj = detail["object"]
     ref = ObjectRef(
         detail["bucket"]["name"],
         unquote_plus(obj["key"]),
-        obj.get("size"),
-        obj.get("etag") or None,
+        obj.get("size") if action == "create" else None,
+        (obj.get("etag") or None) if action == "create" else None,
         obj.get("version-id") or None,
+        action=action,
+        sequencer=_sequencer(obj),
     )
     return Message(message_id, (ref,))
 

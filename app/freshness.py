@@ -53,14 +53,26 @@ def up_to_date(
     store: CopyReader, bucket: str, keys: list[str], etag: str, fmt: str, wanted: str
 ) -> bool:
     """True if every copy exists, was made from `etag`, and is what `wanted` makes now."""
-    if not etag:
+    return current(read_copies(store, bucket, keys), etag, fmt, wanted)
+
+
+def read_copies(
+    store: CopyReader, bucket: str, keys: list[str]
+) -> dict[str, dict[str, str] | None]:
+    """Each copy's metadata (None where there is none), read at once: one HEAD per key."""
+    with ThreadPoolExecutor(max_workers=max(1, len(keys))) as pool:
+        found = list(pool.map(lambda key: store.copy_metadata(bucket, key), keys))
+    return dict(zip(keys, found, strict=True))
+
+
+def current(copies: dict[str, dict[str, str] | None], etag: str, fmt: str, wanted: str) -> bool:
+    """True if every copy in `copies` was made from `etag` and is what `wanted` makes now."""
+    if not etag or not copies:
         return False
 
-    def current(key: str) -> bool:
-        metadata = store.copy_metadata(bucket, key)
+    def fresh(metadata: dict[str, str] | None) -> bool:
         if metadata is None or metadata.get(naming.SOURCE_ETAG) != etag:
             return False
         return wanted != "source" or metadata.get(naming.SOURCE_FORMAT) == fmt
 
-    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
-        return all(pool.map(current, keys))
+    return all(fresh(metadata) for metadata in copies.values())

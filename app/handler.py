@@ -2,7 +2,9 @@
 
 Everything that can be prepared once is prepared at import (cold start):
 the settings (a bad environment stops here, reported as an init error),
-libvips, the S3 clients, the logger and the metrics.
+libvips, the S3 clients, the logger and the metrics. An object created is resized
+(app/pipeline.py), one removed loses its copies (app/removal.py); with EVENT_BUS_NAME
+set, applications then hear how each ended (app/notify.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from botocore.config import Config
 
-from app import config, deadline, events, imaging, observe, pipeline, reply
+from app import config, deadline, events, imaging, notify, observe, pipeline, removal, reply
 from app.errors import TransientError
 from app.memory import MemoryBudget
 from app.model import Outcome
@@ -36,6 +38,11 @@ _base = Config(
 clients = deadline.Clients(lambda config: _session.client("s3", config=_base.merge(config)))
 clients.get(deadline.LADDER[0])  # loads S3's service model now: later clients take ~20 ms
 store = S3Store(clients)
+publisher = (
+    notify.Publisher(lambda config: _session.client("events", config=config), settings.event_bus)
+    if settings.event_bus
+    else None
+)
 
 
 @metrics.log_metrics  # one EMF document per invocation, flushed even when it raises
@@ -58,7 +65,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     stop, until = deadline.plan(context.get_remaining_time_in_millis())
     bound = store.until(until)
     flat = deadline.map_until(
-        lambda ref: pipeline.process(ref, settings, bound, until, budget),
+        lambda ref: (removal.remove if ref.action == "remove" else pipeline.process)(
+            ref, settings, bound, until, budget
+        ),
         refs,
         settings.object_concurrency,
         stop,
@@ -67,6 +76,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for outcome in flat:
         _log(outcome)
     _record(flat)
+    if publisher is not None:  # within the reserve kept after `stop`
+        undelivered = publisher.publish(flat, stop + deadline.RESERVE_S / 2)
+        for reason in undelivered:
+            logger.error("application event not delivered", extra={"reason": reason})
+        metrics.add_metric(*observe.events_failed(len(undelivered)))
 
     # `refs` lists each message's objects in order: hand the outcomes back the same way.
     in_order = iter(flat)

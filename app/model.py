@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Status = Literal["processed", "skipped", "failed"]
+Status = Literal["processed", "skipped", "failed", "deleted"]
+Action = Literal["create", "remove"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,7 +14,9 @@ class ObjectRef:
     """One S3 object named by an event; `key` is already URL-decoded.
 
     `version` is the S3 version the event names (versioned buckets): that version,
-    not whichever is current when it is read, is the one processed.
+    not whichever is current when it is read, is the one processed, and only while it
+    is the current one. `action` says whether the event created or removed the object;
+    `sequencer` is S3's order of events for this key (hex; None from Batch Operations).
     """
 
     bucket: str
@@ -22,6 +25,8 @@ class ObjectRef:
     etag: str | None = None
     version: str | None = None  # the version an event names, in a versioned bucket
     label: str | None = None  # how messages name it, if not s3://bucket/key: a local path
+    action: Action = "create"
+    sequencer: str | None = None
 
     @property
     def uri(self) -> str:
@@ -42,7 +47,10 @@ class Output:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How one object ended. `retryable` failures make Lambda (or SQS, or the job) retry."""
+    """How one object ended. `retryable` failures make Lambda (or SQS, or the job) retry.
+
+    `outputs` are the copies written; `removed`, the keys of the copies deleted.
+    """
 
     ref: ObjectRef
     status: Status
@@ -50,6 +58,7 @@ class Outcome:
     outputs: tuple[Output, ...] = ()
     retryable: bool = False
     details: dict[str, Any] = field(default_factory=dict)
+    removed: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape reported by the handler and logged per object."""
@@ -74,4 +83,6 @@ class Outcome:
             }
             for o in self.outputs
         ]
+        if self.status == "deleted":
+            result["deleted"] = list(self.removed)
         return result

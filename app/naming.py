@@ -26,6 +26,10 @@ SOURCE_VERSION = "source-version"
 # check, which guesses the format before reading the source, trust only copies
 # that the current configuration would also have made.
 SOURCE_FORMAT = "source-format"
+# S3's sequencer of the event the copy was made for (hex): a later event for the same
+# key with a smaller one is stale and never overwrites or deletes the copy (app/order.py).
+SOURCE_SEQUENCER = "source-sequencer"
+MAX_SEQUENCER_VALUE = 64  # S3's are about 16 to 20 hex digits
 
 MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
 # S3 refuses a PUT whose user metadata (keys and values, UTF-8 bytes) passes 2 KB.
@@ -42,26 +46,29 @@ def output_key(
     template: str, *, source_key: str, source_prefix: str, output_prefix: str, width: str, ext: str
 ) -> str:
     """The key for one rendition of `source_key` (which must be under `source_prefix`)."""
-    relative = source_key.removeprefix(source_prefix)
-    folder, _, filename = relative.rpartition("/")
-    stem, dot, _ = filename.rpartition(".")
-    if not dot or not stem:  # "README" or ".jpg": keep the whole name
-        stem = filename
-    fields = {
-        "prefix": output_prefix,
-        "dir": f"{folder}/" if folder else "",
-        "stem": stem,
-        "width": width,
-        "ext": ext,
-    }
+    fields = {**source_fields(source_key, source_prefix, output_prefix), "width": width, "ext": ext}
     key = render(template, fields)
     if len(key.encode()) > MAX_KEY_BYTES or escape_reason(key, output_prefix):
         # Too long once the prefix and suffix are added, or a '.'/'..' folder or name
         # in the source key: a stable digest stands in for the folders and the name,
         # so the key stays valid, deterministic and under the output prefix.
-        digest = hashlib.sha256(source_key.encode()).hexdigest()[:32]
-        key = render(template, {**fields, "dir": "", "stem": f"~{digest}"})
+        key = render(template, {**fields, **digest_fields(source_key)})
     return key
+
+
+def source_fields(source_key: str, source_prefix: str, output_prefix: str) -> dict[str, str]:
+    """The placeholders that come from the source: {prefix}, {dir} and {stem}."""
+    relative = source_key.removeprefix(source_prefix)
+    folder, _, filename = relative.rpartition("/")
+    stem, dot, _ = filename.rpartition(".")
+    if not dot or not stem:  # "README" or ".jpg": keep the whole name
+        stem = filename
+    return {"prefix": output_prefix, "dir": f"{folder}/" if folder else "", "stem": stem}
+
+
+def digest_fields(source_key: str) -> dict[str, str]:
+    """What stands in for {dir} and {stem} when the key made of them would not do."""
+    return {"dir": "", "stem": "~" + hashlib.sha256(source_key.encode()).hexdigest()[:32]}
 
 
 def render(template: str, fields: dict[str, str]) -> str:
@@ -106,7 +113,11 @@ def skip_reason(key: str, *, source_prefix: str, output_prefix: str | None) -> s
 
 
 def rendition_metadata(
-    source_key: str, source_etag: str, source_format: str, source_version: str | None = None
+    source_key: str,
+    source_etag: str,
+    source_format: str,
+    source_version: str | None = None,
+    source_sequencer: str | None = None,
 ) -> dict[str, str]:
     """User metadata for a rendition: ASCII (the key %-encoded), within S3's 2 KB.
 
@@ -114,17 +125,25 @@ def rendition_metadata(
     the hex digest of its UTF-8 bytes (':' never occurs in a %-encoded key), so the
     marker is always present and still identifies the source.
     """
-    source = quote(source_key, safe="/")
-    if len(source) > MAX_SOURCE_VALUE:
-        source = "sha256:" + hashlib.sha256(source_key.encode()).hexdigest()
     metadata = {
-        MARKER: source,
+        MARKER: source_marker(source_key),
         SOURCE_ETAG: source_etag.strip('"'),
         SOURCE_FORMAT: source_format,
     }
     if source_version is not None:  # S3's are 32 characters; its limit is 1024 bytes
         metadata[SOURCE_VERSION] = _bounded(source_version, MAX_VERSION_VALUE)
+    # A sequencer is compared, never hashed: one too long to keep is not recorded.
+    if source_sequencer is not None and len(source_sequencer) <= MAX_SEQUENCER_VALUE:
+        metadata[SOURCE_SEQUENCER] = source_sequencer
     return metadata
+
+
+def source_marker(source_key: str) -> str:
+    """The value of MARKER on every copy of `source_key`: how its copies are told apart."""
+    source = quote(source_key, safe="/")
+    if len(source) > MAX_SOURCE_VALUE:
+        source = "sha256:" + hashlib.sha256(source_key.encode()).hexdigest()
+    return source
 
 
 def _bounded(value: str, limit: int) -> str:

@@ -16,7 +16,10 @@ METRICS: dict[str, tuple[str, str]] = {
     "ObjectsProcessed": ("Count", "objects whose copies were all written"),
     "ObjectsSkipped": ("Count", "objects left alone on purpose (own copies, up to date, prefix)"),
     "ObjectsFailed": ("Count", "objects that failed, permanently or for a retry"),
+    "ObjectsDeleted": ("Count", "deleted sources whose copies were deleted"),
     "RenditionsWritten": ("Count", "copies written"),
+    "RenditionsDeleted": ("Count", "copies deleted with their source"),
+    "EventsFailed": ("Count", "application events EventBridge did not take (EVENT_BUS_NAME)"),
     "InputBytes": ("Bytes", "size of each processed source object"),
     "OutputBytes": ("Bytes", "total size of each processed object's copies"),
     "InputMegapixels": ("None", "pixels of each processed source, in millions"),
@@ -24,7 +27,12 @@ METRICS: dict[str, tuple[str, str]] = {
     "ColdStart": ("Count", "invocations that started a new execution environment"),
 }
 
-_COUNTS = {"processed": "ObjectsProcessed", "skipped": "ObjectsSkipped", "failed": "ObjectsFailed"}
+_COUNTS = {
+    "processed": "ObjectsProcessed",
+    "skipped": "ObjectsSkipped",
+    "failed": "ObjectsFailed",
+    "deleted": "ObjectsDeleted",
+}
 
 
 def metrics_of(outcomes: Iterable[Outcome]) -> list[tuple[str, str, float]]:
@@ -32,9 +40,10 @@ def metrics_of(outcomes: Iterable[Outcome]) -> list[tuple[str, str, float]]:
     outcomes = list(outcomes)
     counts = {name: 0.0 for name in _COUNTS.values()}
     per_object: list[tuple[str, str, float]] = []
-    written = 0
+    written = deleted = 0
     for outcome in outcomes:
         counts[_COUNTS[outcome.status]] += 1
+        deleted += len(outcome.removed)
         if outcome.status != "processed":
             continue
         written += len(outcome.outputs)
@@ -51,8 +60,14 @@ def metrics_of(outcomes: Iterable[Outcome]) -> list[tuple[str, str, float]]:
     return [
         *(_metric(name, value) for name, value in counts.items()),
         _metric("RenditionsWritten", written),
+        _metric("RenditionsDeleted", deleted),
         *per_object,
     ]
+
+
+def events_failed(count: int) -> tuple[str, str, float]:
+    """The metric of application events not delivered in one invocation."""
+    return _metric("EventsFailed", count)
 
 
 def _metric(name: str, value: float) -> tuple[str, str, float]:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from app import deadline as time_left
-from app import freshness, imaging, naming
+from app import freshness, imaging, naming, order
 from app.config import Settings
 from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientError
 from app.memory import MemoryBudget
@@ -105,6 +105,7 @@ def _run(
     clock = _Clock(details)
     head = store.head(ref)
     clock.lap("head_ms")
+    order.check_current(ref, head)  # a replaced version is not worth copies
     if naming.MARKER in head.metadata:
         raise Skip(
             f"object carries the '{naming.MARKER}' metadata of a copy made by "
@@ -148,7 +149,7 @@ def _run(
         download.close()
 
     metadata = naming.rendition_metadata(
-        ref.key, head.etag, imaging.output_format(header, "source"), ref.version
+        ref.key, head.etag, imaging.output_format(header, "source"), ref.version, ref.sequencer
     )
 
     def write(spec: imaging.SizeSpec) -> tuple[Output, float, float]:
@@ -156,6 +157,9 @@ def _run(
         start = time.perf_counter()
         rendition = imaging.render(image, header, spec, fmt, settings.quality)
         encoded = time.perf_counter()
+        if ref.sequencer is not None:  # a later event may have written it meanwhile
+            existing = store.copy_metadata(out_bucket, keys[spec])
+            order.check_not_stale(ref, out_bucket, {keys[spec]: existing})
         store.put(
             out_bucket,
             keys[spec],
@@ -210,7 +214,9 @@ def _skip_if_up_to_date(
     store: Store, settings: Settings, ref: ObjectRef, bucket: str, fmt: str, etag: str
 ) -> None:
     keys = list(_output_keys(settings, ref, fmt).values())
-    if freshness.up_to_date(store, bucket, keys, etag, fmt, settings.output_format):
+    copies = freshness.read_copies(store, bucket, keys)
+    order.check_not_stale(ref, bucket, copies)  # made for a later event of this key
+    if freshness.current(copies, etag, fmt, settings.output_format):
         raise Skip(f"up to date: every copy already exists for ETag {etag}")
 
 

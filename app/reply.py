@@ -22,6 +22,7 @@ def build(parsed: ParsedEvent, outcomes: list[tuple[Message, list[Outcome]]]) ->
         "processed": counts["processed"],
         "skipped": counts["skipped"],
         "failed": counts["failed"] + len(broken),
+        "deleted": counts["deleted"],
         "results": [o.as_dict() for o in flat]
         + [{"messageId": m.id, "status": "failed", "reason": m.error} for m in broken],
     }
@@ -51,9 +52,13 @@ def _batch_reply(
             code: Literal["Succeeded", "TemporaryFailure", "PermanentFailure"]
             if outcome.status != "failed":
                 code = "Succeeded"
-                text = outcome.reason or f"wrote {len(outcome.outputs)} copies"
-                if outcome.ref.version is not None:  # the version the task named, no other
-                    text += f" (version {outcome.ref.version})"
+                text = outcome.reason or (
+                    f"deleted {len(outcome.removed)} copies"
+                    if outcome.status == "deleted"
+                    else f"wrote {len(outcome.outputs)} copies"
+                )
+                if outcome.ref.version is not None and not outcome.reason:
+                    text += f" (version {outcome.ref.version})"  # the version the task named
             else:
                 code = "TemporaryFailure" if outcome.retryable else "PermanentFailure"
                 text = outcome.reason or "failed"

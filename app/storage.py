@@ -6,8 +6,10 @@ throttling / network / 5xx -> TransientError, anything else -> PermanentError.
 A store bound to a deadline (`S3Store.until`) fits every call in the time left
 before it, and sends nothing once too little is left (see `deadline.py`).
 
-A source is read in two steps: `head` (size, ETag, metadata: enough to skip it),
-then `open`, a GET of that very version (VersionId, else If-Match on the ETag).
+A source is read in two steps: `head` of the current version (size, ETag, version,
+metadata: enough to skip it), then `open`, a GET of that very version (VersionId,
+else If-Match on the ETag). Copies are found with `list_keys` and `copy_head`, and
+removed with `delete` (app/removal.py).
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class Head:
     etag: str
     content_type: str
     metadata: dict[str, str]
+    version: str | None = None  # S3's x-amz-version-id (versioned buckets)
 
 
 @dataclass(slots=True)
@@ -209,18 +212,22 @@ class S3Store:
         return self._clients.get(timeouts), timeouts
 
     def head(self, ref: ObjectRef) -> Head:
-        """HeadObject of the source (of `ref.version`, when the event names one)."""
+        """HeadObject of the source's current version, whatever version `ref` names.
+
+        The caller compares the two (app/order.py): only the current version is worth
+        copies. A key whose current version is a delete marker answers 404: gone.
+        """
         client, timeouts = self._client("s3:HeadObject", ref.bucket, ref.key)
-        pinned: dict[str, Any] = {"VersionId": ref.version} if ref.version else {}
         try:
-            response = client.head_object(Bucket=ref.bucket, Key=ref.key, **pinned)
+            response = client.head_object(Bucket=ref.bucket, Key=ref.key)
         except (ClientError, BotoCoreError) as error:
-            raise _classify(error, _read_action(ref), ref.bucket, ref.key, timeouts) from None
+            raise _classify(error, "s3:GetObject", ref.bucket, ref.key, timeouts) from None
         return Head(
             int(response.get("ContentLength", 0)),
             str(response.get("ETag", "")).strip('"'),
             str(response.get("ContentType", "")),
             dict(response.get("Metadata", {})),
+            response.get("VersionId") or None,
         )
 
     def open(self, ref: ObjectRef, head: Head) -> Download:
@@ -251,12 +258,54 @@ class S3Store:
         Reading it needs s3:GetObject on the output prefix; without that permission
         (or on any error) the copy is simply made again, which is always correct.
         """
-        client, _ = self._client("s3:HeadObject", bucket, key)
+        try:
+            return self.copy_head(bucket, key)
+        except ResizerError:
+            return None
+
+    def copy_head(self, bucket: str, key: str) -> dict[str, str] | None:
+        """The user metadata of an existing copy; None if there is none; else it raises."""
+        client, timeouts = self._client("s3:HeadObject", bucket, key)
         try:
             head = client.head_object(Bucket=bucket, Key=key)
-        except (ClientError, BotoCoreError):
-            return None
+        except (ClientError, BotoCoreError) as error:
+            failure = _classify(error, "s3:GetObject", bucket, key, timeouts)
+            if isinstance(failure, ObjectGone):
+                return None
+            raise failure from None
         return dict(head.get("Metadata", {}))
+
+    def list_keys(self, bucket: str, prefix: str, delimiter: str) -> list[str]:
+        """Every key under `prefix` (not below a further `delimiter`, if one is given)."""
+        client, timeouts = self._client("s3:ListBucket", bucket, prefix)
+        keys: list[str] = []
+        token: dict[str, Any] = {}
+        try:
+            while True:
+                page = client.list_objects_v2(
+                    Bucket=bucket, Prefix=prefix, Delimiter=delimiter, **token
+                )
+                keys += [item["Key"] for item in page.get("Contents", [])]
+                if not page.get("IsTruncated"):
+                    return keys
+                token = {"ContinuationToken": page["NextContinuationToken"]}
+        except (ClientError, BotoCoreError) as error:
+            failure = _classify(error, "s3:ListBucket", bucket, prefix, timeouts)
+            if isinstance(failure, AccessDenied):
+                raise AccessDenied(
+                    f"s3:ListBucket was denied on arn:aws:s3:::{bucket} for the prefix "
+                    f"{prefix!r}: the function's role needs s3:ListBucket on that bucket "
+                    "for keys under OUTPUT_PREFIX, to find the copies of a deleted source"
+                ) from None
+            raise failure from None
+
+    def delete(self, bucket: str, key: str) -> None:
+        """Delete one copy; deleting a key that is already gone succeeds (S3 answers 204)."""
+        client, timeouts = self._client("s3:DeleteObject", bucket, key)
+        try:
+            client.delete_object(Bucket=bucket, Key=key)
+        except (ClientError, BotoCoreError) as error:
+            raise _classify(error, "s3:DeleteObject", bucket, key, timeouts) from None
 
     def put(
         self,

@@ -10,7 +10,8 @@ the function behind a Lambda Runtime API emulator, and uploads that trigger it.
    with app.handler.handler, its S3 endpoint pointed at (1)
 3. the buckets and objects that the samples in events/ name, each object a generated
    image in the format its key names, so `curl ... -d @events/NAME.json` works for each
-4. S3 notifications for ObjectCreated under SOURCE_PREFIX go to an SQS queue, which
+4. S3 notifications for ObjectCreated and ObjectRemoved under SOURCE_PREFIX go to an
+   SQS queue (so a deleted upload's copies go too), which
    is delivered to the function as Lambda's SQS event source would: batches of up
    to 10 messages, failed items (batchItemFailures) left on the queue for a retry,
    and moved to a dead-letter queue after MAX_RECEIVES deliveries
@@ -98,7 +99,7 @@ def prepare(endpoint: str, source_prefix: str) -> tuple[str, str, str]:
                 {
                     "Id": "image-resizer",
                     "QueueArn": queue_arn,
-                    "Events": ["s3:ObjectCreated:*"],
+                    "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
                     "Filter": {
                         "Key": {"FilterRules": [{"Name": "prefix", "Value": source_prefix}]}
                     },
@@ -140,6 +141,7 @@ def deliver(emulator: Emulator, endpoint: str, queue_url: str, stop: threading.E
                 if failed
                 else f"{reply.get('processed')} processed, {reply.get('skipped')} skipped, "
                 f"{reply.get('failed')} failed"
+                + (f", {reply['deleted']} deleted" if reply.get("deleted") else "")
             ),
             flush=True,
         )
@@ -225,6 +227,8 @@ See the copies, from any terminal (the local S3 API takes these fake credentials
   aws --endpoint-url {endpoint} s3 ls --recursive s3://{bucket}/copy/
 Or upload any image under {prefix} and its copies appear by themselves:
   aws --endpoint-url {endpoint} s3 cp photo.jpg s3://{bucket}/{prefix}photo.jpg
+and delete it, and they go with it:
+  aws --endpoint-url {endpoint} s3 rm s3://{bucket}/{prefix}photo.jpg
 """
 
 

@@ -11,8 +11,9 @@ Usage: scripts/deploy.sh --bucket NAME [options]
 
 Builds the image, pushes it to ECR, creates or updates the function, its role, its
 log group and its failure queue, a CloudWatch dashboard and alarms, and wires the
-bucket's ObjectCreated notification (merged into the bucket's existing
-notifications). Every step is safe to run again.
+bucket's ObjectCreated and ObjectRemoved notification (merged into the bucket's
+existing notifications), so that copies are made for uploads and deleted with them.
+Every step is safe to run again.
 
 Options (each also settable by the environment variable shown):
   --bucket NAME               source bucket (required)                    DEPLOY_BUCKET
@@ -32,6 +33,9 @@ Options (each also settable by the environment variable shown):
   --metrics-namespace NS      METRICS_NAMESPACE, default ImageResizer     DEPLOY_METRICS_NAMESPACE
   --alarm-email ADDRESS       subscribe ADDRESS to the alarms' SNS topic  DEPLOY_ALARM_EMAIL
                               (default: alarms without notifications)
+  --event-bus NAME|ARN        EVENT_BUS_NAME: one EventBridge event per   DEPLOY_EVENT_BUS
+                              object for applications; the role may put
+                              events on that bus only (default: none)
   --dry-run                   print every AWS and docker call; change nothing.
                               Read-only calls still run, to plan create vs update;
                               with no AWS access (no CLI, credentials or network)
@@ -60,6 +64,7 @@ tag="${DEPLOY_TAG:-}"
 log_retention="${DEPLOY_LOG_RETENTION:-30}"
 namespace="${DEPLOY_METRICS_NAMESPACE:-ImageResizer}"
 alarm_email="${DEPLOY_ALARM_EMAIL:-}"
+event_bus="${DEPLOY_EVENT_BUS:-}"
 dry_run=0
 destroy=0
 
@@ -80,6 +85,7 @@ while [ $# -gt 0 ]; do
     --log-retention) log_retention="${2-}"; shift 2 ;;
     --metrics-namespace) namespace="${2-}"; shift 2 ;;
     --alarm-email) alarm_email="${2-}"; shift 2 ;;
+    --event-bus) event_bus="${2-}"; shift 2 ;;
     --dry-run) dry_run=1; shift ;;
     --destroy) destroy=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -142,6 +148,9 @@ retentions=" 1 3 5 7 14 30 60 90 120 150 180 365 400 545 731 1096 1827 2192 2557
   || die "invalid --metrics-namespace '$namespace': expected 1-255 letters, digits, spaces or . - _ / # : (not starting with AWS/)"
 [ -z "$alarm_email" ] || [[ "$alarm_email" =~ ^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$ ]] \
   || die "invalid --alarm-email '$alarm_email': expected an e-mail address"
+bus_name='[A-Za-z0-9./_-]{1,256}'
+[ -z "$event_bus" ] || [[ "$event_bus" =~ ^($bus_name|arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/$bus_name)$ ]] \
+  || die "invalid --event-bus '$event_bus': expected an EventBridge event bus name (letters, digits and . - _ /) or its ARN"
 
 # A real run stops at the first thing missing; --dry-run notes it and goes on.
 lacking() {
@@ -222,6 +231,11 @@ statement_id="s3-invoke-${bucket//./-}"
 read_only aws s3api head-bucket --bucket "$bucket" >/dev/null 2>&1 || [ "$offline" = 1 ] \
   || die "bucket '$bucket' does not exist or this account cannot reach it (region $region)"
 role_arn="arn:aws:iam::$account:role/$role"
+bus_arn=""
+if [ -n "$event_bus" ]; then
+  bus_arn="$event_bus"
+  [[ "$event_bus" == arn:* ]] || bus_arn="arn:aws:events:$region:$account:event-bus/$event_bus"
+fi
 queue_arn="arn:aws:sqs:$region:$account:$queue"
 function_arn="arn:aws:lambda:$region:$account:function:$function_name"
 
@@ -231,14 +245,48 @@ merged_notifications() {
   local current
   current="$(read_only aws s3api get-bucket-notification-configuration --bucket "$bucket" \
     --output json)" || [ "$offline" = 1 ]
-  python3 - "$1" "$notification_id" "$function_arn" "$source_prefix" "$current" <<'PY'
+  python3 - "$1" "$notification_id" "$function_arn" "$source_prefix" "$current" "$bucket" <<'PY'
 import json, sys
-mode, ident, arn, prefix, current = sys.argv[1:]
+mode, ident, arn, prefix, current, bucket = sys.argv[1:]
 config = json.loads(current or "{}")
 config.pop("ResponseMetadata", None)
 mine = [c for c in config.get("LambdaFunctionConfigurations", []) if c.get("Id") != ident]
+others = mine + config.get("QueueConfigurations", []) + config.get("TopicConfigurations", [])
+
+# S3 refuses two notifications whose event types and key filters can match the same
+# object (overlapping prefixes, overlapping suffixes): say which one is in the way.
+def same_events(a, b):
+    return a == b or (a.endswith(":*") and b.startswith(a[:-1])) or (
+        b.endswith(":*") and a.startswith(b[:-1]))
+def key_rules(c):
+    rules = c.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+    found = {r["Name"].lower(): r["Value"] for r in rules}
+    return found.get("prefix", ""), found.get("suffix", "")
+def in_the_way(event):
+    for c in others:
+        other, _ = key_rules(c)  # ours has no suffix: any suffix overlaps it
+        if (other.startswith(prefix) or prefix.startswith(other)) and any(
+                same_events(event, e) for e in c.get("Events", [])):
+            return c.get("Id") or "an unnamed notification"
+    return None
+
 if mode == "add":
-    mine.append({"Id": ident, "LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"],
+    events = []
+    for event in ("s3:ObjectCreated:*", "s3:ObjectRemoved:*"):
+        other = in_the_way(event)
+        if other and event.startswith("s3:ObjectCreated"):
+            sys.exit(f"deploy.sh: s3://{bucket} already sends {event} events for keys under "
+                     f"'{prefix}' to '{other}', and S3 allows one notification per event type "
+                     "and key: remove it, or send both through an SNS topic or EventBridge")
+        if other:
+            print(f"deploy.sh: warning: s3://{bucket} already sends {event} events for keys "
+                  f"under '{prefix}' to '{other}', and S3 allows one notification per event "
+                  "type and key, so deletes are not wired: copies will stay when their upload "
+                  "is deleted. To have both, send the bucket's events through an SNS topic or "
+                  "EventBridge", file=sys.stderr)
+            continue
+        events.append(event)
+    mine.append({"Id": ident, "LambdaFunctionArn": arn, "Events": events,
                  "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}}})
 config["LambdaFunctionConfigurations"] = mine
 print(json.dumps({k: v for k, v in config.items() if v}))
@@ -346,7 +394,7 @@ fi
 run aws iam attach-role-policy --role-name "$role" \
   --policy-arn arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole
 policy="$(python3 "$(dirname "$0")/role_policy.py" "$bucket" "$source_prefix" \
-  "$output_bucket" "$output_prefix" "$queue_arn")"
+  "$output_bucket" "$output_prefix" "$queue_arn" ${bus_arn:+"$bus_arn"})"
 run aws iam put-role-policy --role-name "$role" --policy-name s3-and-failures \
   --policy-document "$policy"
 
@@ -364,10 +412,12 @@ run aws logs put-retention-policy --log-group-name "$log_group" \
 
 say "Function $function_name"
 environment="$(python3 - "$widths" "$source_prefix" "$output_prefix" "$output_bucket" \
-  "$bucket" "$namespace" <<'PY'
+  "$bucket" "$namespace" "$event_bus" <<'PY'
 import json, sys
-widths, source, out, out_bucket, bucket, namespace = sys.argv[1:]
+widths, source, out, out_bucket, bucket, namespace, bus = sys.argv[1:]
 variables = {"RESIZE_WIDTHS": widths, "SOURCE_PREFIX": source, "OUTPUT_PREFIX": out}
+if bus:
+    variables["EVENT_BUS_NAME"] = bus
 if namespace != "ImageResizer":
     variables["METRICS_NAMESPACE"] = namespace
 if out_bucket != bucket:
@@ -449,9 +499,12 @@ widgets = [
            [[lam, "AsyncEventsDropped", *fn], [lam, "DestinationDeliveryFailures", *fn]]),
     widget("On-failure queue depth", [["AWS/SQS", "ApproximateNumberOfMessagesVisible",
                                        "QueueName", queue]], stat="Maximum"),
-    widget("Objects processed, skipped, failed", [[custom, "ObjectsProcessed", *fn],
-           [custom, "ObjectsSkipped", *fn], [custom, "ObjectsFailed", *fn]]),
-    widget("Renditions written", [[custom, "RenditionsWritten", *fn]]),
+    widget("Objects processed, skipped, failed, deleted", [[custom, "ObjectsProcessed", *fn],
+           [custom, "ObjectsSkipped", *fn], [custom, "ObjectsFailed", *fn],
+           [custom, "ObjectsDeleted", *fn]]),
+    widget("Renditions written and deleted", [[custom, "RenditionsWritten", *fn],
+           [custom, "RenditionsDeleted", *fn]]),
+    widget("Application events not delivered (--event-bus)", [[custom, "EventsFailed", *fn]]),
     widget("Processing time per object p50 / p99 (ms)",
            [[custom, "ProcessingTime", *fn, {"stat": "p50"}],
             [custom, "ProcessingTime", *fn, {"stat": "p99"}]]),
@@ -485,7 +538,8 @@ alarm "${alarms[2]}" "$namespace" ObjectsFailed "Name=FunctionName,Value=$functi
 alarm "${alarms[3]}" AWS/SQS ApproximateNumberOfMessagesVisible "Name=QueueName,Value=$queue" \
   Maximum "events that $function_name gave up on wait in $queue"
 
-# --- 8. trigger: S3 may invoke, and notifies on ObjectCreated under the source prefix --
+# --- 8. trigger: S3 may invoke, and notifies on ObjectCreated and ObjectRemoved under the
+# source prefix (ObjectRemoved: unless another notification of the bucket has it already)
 
 say "Trigger: s3://$bucket/$source_prefix* -> $function_name"
 if ! read_only aws lambda get-policy --function-name "$function_name" --query Policy \
@@ -511,8 +565,9 @@ fi
 cat <<EOF
 $function_name ($arch, ${memory} MB, ${timeout} s) from $image
   uploads  s3://$bucket/$source_prefix*
-  copies   s3://$output_bucket/$output_prefix*  (widths $widths)
-  failures $queue (after 2 retries)
+  copies   s3://$output_bucket/$output_prefix*  (widths $widths; deleted with their upload)
+  failures $queue (after 2 retries)${event_bus:+
+  events   one per object on the event bus $event_bus (source image-resizer)}
 
 Try it:
   aws s3 cp photo.jpg "s3://$bucket/${source_prefix}photo.jpg"

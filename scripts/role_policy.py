@@ -1,13 +1,16 @@
 """The function role's inline policy, as JSON: deploy.sh writes it, the IAM test runs under it.
 
-Usage: python3 scripts/role_policy.py BUCKET SOURCE_PREFIX OUTPUT_BUCKET OUTPUT_PREFIX QUEUE_ARN
+Usage: python3 scripts/role_policy.py BUCKET SRC_PREFIX OUT_BUCKET OUT_PREFIX QUEUE_ARN [BUS_ARN]
 
 - s3:GetObject and s3:GetObjectVersion on the uploads (an event may name a version);
 - s3:GetObject on the copies, so that the up-to-date check can HEAD them;
 - s3:ListBucket on each bucket, only for keys under those prefixes (an s3:prefix
   condition): without it S3 answers 403, not 404, for a key that does not exist,
   and a deleted upload could not be told from a denied one;
-- s3:PutObject on the copies; sqs:SendMessage on the failure queue.
+- s3:PutObject on the copies, and s3:DeleteObject on them alone (a deleted upload's
+  copies go too; the uploads themselves can never be deleted by the function);
+- sqs:SendMessage on the failure queue;
+- with BUS_ARN (deploy.sh --event-bus), events:PutEvents on that event bus only.
 
 The prefixes must hold no IAM wildcard ('*', '?'): deploy.sh refuses them.
 """
@@ -20,7 +23,12 @@ from typing import Any
 
 
 def policy(
-    bucket: str, source_prefix: str, output_bucket: str, output_prefix: str, queue_arn: str
+    bucket: str,
+    source_prefix: str,
+    output_bucket: str,
+    output_prefix: str,
+    queue_arn: str,
+    bus_arn: str | None = None,
 ) -> dict[str, Any]:
     """The policy document."""
     listed: dict[str, list[str]] = {bucket: [f"{source_prefix}*"]}
@@ -57,16 +65,31 @@ def policy(
             "Resource": f"arn:aws:s3:::{output_bucket}/{output_prefix}*",
         },
         {
+            "Sid": "DeleteCopies",
+            "Effect": "Allow",
+            "Action": "s3:DeleteObject",
+            "Resource": f"arn:aws:s3:::{output_bucket}/{output_prefix}*",
+        },
+        {
             "Sid": "ReportFailures",
             "Effect": "Allow",
             "Action": "sqs:SendMessage",
             "Resource": queue_arn,
         },
     ]
+    if bus_arn:
+        statements.append(
+            {
+                "Sid": "TellApplications",
+                "Effect": "Allow",
+                "Action": "events:PutEvents",
+                "Resource": bus_arn,
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 6:
+    if len(sys.argv) not in (6, 7):
         sys.exit(__doc__.splitlines()[2])
     print(json.dumps(policy(*sys.argv[1:])))

@@ -160,6 +160,7 @@ def test_deploys_everything_and_a_second_run_changes_nothing_it_should_not(
             json.dumps({"StringLike": {"s3:prefix": ["images/*", "copy/*"]}}),
         ),
         ("s3:PutObject", f"arn:aws:s3:::{photos}/copy/*", "null"),
+        ("s3:DeleteObject", f"arn:aws:s3:::{photos}/copy/*", "null"),  # copies, never uploads
         ("sqs:SendMessage", f"arn:aws:sqs:us-east-1:{ACCOUNT}:image-resizer-failures", "null"),
     }
     # The very document that tests/integration/test_iam.py runs the function under.
@@ -202,12 +203,20 @@ def test_deploys_everything_and_a_second_run_changes_nothing_it_should_not(
         "StringEquals": {"AWS:SourceAccount": ACCOUNT},
     }
 
-    # Notification merged: ours once, the unrelated one untouched.
+    # Notification merged: ours once, the unrelated one untouched. The audit log already
+    # has every ObjectRemoved event, and S3 refuses a second notification for them on
+    # the same keys (moto does not): so deletes are left out, and the user is told.
     notifications = s3.get_bucket_notification_configuration(Bucket=photos)
     assert [q["Id"] for q in notifications["QueueConfigurations"]] == ["audit-log"]
     [mine] = notifications["LambdaFunctionConfigurations"]
     assert mine["LambdaFunctionArn"].endswith(":function:image-resizer")
     assert mine["Events"] == ["s3:ObjectCreated:*"]
+    assert (
+        f"deploy.sh: warning: s3://{photos} already sends s3:ObjectRemoved:* events for keys "
+        "under 'images/' to 'audit-log', and S3 allows one notification per event type and "
+        "key, so deletes are not wired: copies will stay when their upload is deleted. To have "
+        "both, send the bucket's events through an SNS topic or EventBridge"
+    ) in second.stderr.replace("\n", " ")
     assert mine["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "images/"}]
 
     assert 'aws s3 cp photo.jpg "s3://deploy-photos/images/photo.jpg"' in second.stdout
@@ -302,6 +311,49 @@ def check_monitoring(endpoint: str) -> None:
     assert {n for ns, n in shown if ns == "ImageResizer"} == set(METRICS) - {"ColdStart"}
 
 
+def test_deletes_and_application_events_are_wired_and_granted_on_their_resources_only(
+    deploy, s3, s3_endpoint
+):
+    s3.create_bucket(Bucket="deploy-albums")
+    done = deploy(
+        "--bucket", "deploy-albums", "--region", "us-east-1", "--tag", "v1",
+        "--event-bus", "apps",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "warning" not in done.stderr
+
+    [mine] = s3.get_bucket_notification_configuration(Bucket="deploy-albums")[
+        "LambdaFunctionConfigurations"
+    ]
+    assert mine["Events"] == ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
+    assert mine["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "images/"}]
+
+    iam, lam = client("iam", s3_endpoint), client("lambda", s3_endpoint)
+    policy = iam.get_role_policy(RoleName="image-resizer-role", PolicyName="s3-and-failures")[
+        "PolicyDocument"
+    ]
+    bus = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/apps"
+    granted = {(str(s["Action"]), s["Resource"]) for s in policy["Statement"]}
+    assert ("events:PutEvents", bus) in granted
+    assert ("s3:DeleteObject", "arn:aws:s3:::deploy-albums/copy/*") in granted
+    assert [a for a, _ in granted if "Delete" in a or "events:" in a] in (
+        ["s3:DeleteObject", "events:PutEvents"],
+        ["events:PutEvents", "s3:DeleteObject"],
+    )  # nothing else may delete or publish
+    queue = f"arn:aws:sqs:us-east-1:{ACCOUNT}:image-resizer-failures"
+    assert policy == role_policy("deploy-albums", "images/", "deploy-albums", "copy/", queue, bus)
+    variables = lam.get_function_configuration(FunctionName="image-resizer")["Environment"][
+        "Variables"
+    ]
+    assert variables["EVENT_BUS_NAME"] == "apps"
+    assert "one per object on the event bus apps" in done.stdout
+
+    gone = deploy("--bucket", "deploy-albums", "--region", "us-east-1", "--destroy")
+    assert gone.returncode == 0, gone.stderr
+    after = s3.get_bucket_notification_configuration(Bucket="deploy-albums")
+    assert not after.get("LambdaFunctionConfigurations")
+
+
 def test_dry_run_prints_every_call_and_changes_nothing(deploy, photos, s3_endpoint):
     done = deploy("--bucket", photos, "--region", "us-east-1", "--tag", "t", "--dry-run")
 
@@ -370,6 +422,11 @@ def test_dry_run_prints_every_call_and_changes_nothing(deploy, photos, s3_endpoi
         (
             ("--bucket", "deploy-photos", "--arch", "sparc"),
             "invalid --arch 'sparc': expected arm64 or x86_64",
+        ),
+        (
+            ("--bucket", "deploy-photos", "--event-bus", "my bus"),
+            "invalid --event-bus 'my bus': expected an EventBridge event bus name (letters, "
+            "digits and . - _ /) or its ARN",
         ),
         (
             ("--bucket", "deploy-photos", "--memory", "64"),

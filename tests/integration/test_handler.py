@@ -41,6 +41,7 @@ def test_put_event_makes_three_copies_with_headers_and_metadata(s3, bucket, load
             "rendition-of": "images/2024/my%20photo%C3%A9.jpg",
             "source-etag": etag,
             "source-format": "jpeg",
+            "source-sequencer": "0065F1A2B3C4D5E6F7",  # events/s3-put.json's: its order
         }
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         copy = images.load(body)

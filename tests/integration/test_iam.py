@@ -70,6 +70,25 @@ def enforced(request: pytest.FixtureRequest) -> Iterator[tuple[str, dict[str, st
             PolicyDocument=json.dumps(role_policy(list_bucket=request.param)),
         )
         key = iam.create_access_key(UserName="image-resizer")["AccessKey"]
+        # Someone who uploads and deletes the originals.
+        iam.create_user(UserName="uploader")
+        iam.put_user_policy(
+            UserName="uploader",
+            PolicyName="uploads",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": ["s3:PutObject", "s3:DeleteObject"],
+                            "Resource": f"arn:aws:s3:::{BUCKET}/images/*",
+                        }
+                    ],
+                }
+            ),
+        )
+        uploader = iam.create_access_key(UserName="uploader")["AccessKey"]
         # From here on, every request must be signed by a known user and allowed.
         reset = urllib.request.Request(
             f"{endpoint}/moto-api/reset-auth",
@@ -83,6 +102,13 @@ def enforced(request: pytest.FixtureRequest) -> Iterator[tuple[str, dict[str, st
             "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
             "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
         }
+        admin.uploader = boto3.client(  # type: ignore[attr-defined]
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=uploader["AccessKeyId"],
+            aws_secret_access_key=uploader["SecretAccessKey"],
+        )
         yield endpoint, credentials, admin, request.param
 
 
@@ -142,3 +168,35 @@ def test_the_deployed_policy_lets_the_function_work_and_tell_a_missing_key(
     # And no more than that: the originals stay out of the role's reach for writing.
     with pytest.raises(ClientError, match="AccessDenied"):
         role.put_object(Bucket=BUCKET, Key="images/cat.jpg", Body=b"overwritten")
+
+
+def test_the_deployed_policy_lets_the_function_delete_the_copies_of_a_deleted_upload_only(
+    enforced, load_handler, monkeypatch
+):
+    endpoint, credentials, admin, list_bucket = enforced
+    if not list_bucket:
+        pytest.skip("finding a deleted upload's copies takes the deployed s3:ListBucket")
+    role = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+    )
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    handler = load_handler(AWS_ENDPOINT_URL=endpoint, **credentials)
+    assert handler.handler(s3_event(BUCKET, ["images/cat.jpg"]), LambdaContext())["processed"]
+    admin.uploader.delete_object(Bucket=BUCKET, Key="images/cat.jpg")
+    removal = s3_event(BUCKET, ["images/cat.jpg"])
+    removal["Records"][0]["eventName"] = "ObjectRemoved:Delete"
+
+    done = handler.handler(removal, LambdaContext())
+
+    assert done["results"][0]["status"] == "deleted", done["results"]
+    assert done["results"][0]["deleted"] == [f"copy/cat-{w}.jpg" for w in (300, 600, 900)]
+    assert role.list_objects_v2(Bucket=BUCKET, Prefix="copy/").get("KeyCount") == 0
+    # The role deletes copies, never an original.
+    admin.uploader.put_object(Bucket=BUCKET, Key="images/dog.jpg", Body=images.jpeg(80, 60))
+    with pytest.raises(ClientError, match="AccessDenied"):
+        role.delete_object(Bucket=BUCKET, Key="images/dog.jpg")

@@ -165,7 +165,12 @@ def copies_are(s3: Any, bucket: str, colour: tuple[int, int, int]) -> bool:
 
 
 @pytest.mark.parametrize("schema", ["1", "2"])
-def test_a_batch_task_naming_an_old_version_resizes_that_version(schema, s3, versioned, proxied):
+def test_a_batch_task_naming_an_old_version_leaves_the_current_versions_copies(
+    schema, s3, versioned, proxied
+):
+    # Issue 16: copies follow the current version. A task naming a replaced version (as a
+    # job over an inventory of every version has) is skipped; the last task to run
+    # must not decide which version's pixels the copies show.
     handler, _ = proxied
     bucket, v1, v2 = versioned
     current = sample_event("s3-put-plain.json", bucket)
@@ -178,33 +183,51 @@ def test_a_batch_task_naming_an_old_version_resizes_that_version(schema, s3, ver
     result = handler.handler(task, LambdaContext())
 
     assert result["results"][0]["resultCode"] == "Succeeded"
-    assert result["results"][0]["resultString"] == f"wrote 3 copies (version {v1})"
-    assert copies_are(s3, bucket, RED)  # v1's pixels, not the current v2's
-    v1_etag = s3.head_object(Bucket=bucket, Key="images/cat.jpg", VersionId=v1)["ETag"]
+    assert result["results"][0]["resultString"] == (
+        f"version {v1} of s3://{bucket}/images/cat.jpg is no longer the current version "
+        f"({v2} is): the copies follow the current version"
+    )
+    assert copies_are(s3, bucket, BLUE)  # v2's pixels still
+
+    task["tasks"][0].update(s3VersionId=v2)  # the current version: read by its id
+    s3.delete_object(Bucket=bucket, Key="copy/cat-300.jpg")
+    result = handler.handler(task, LambdaContext())
+    assert result["results"][0]["resultString"] == f"wrote 3 copies (version {v2})"
+    assert copies_are(s3, bucket, BLUE)
+    v2_etag = s3.head_object(Bucket=bucket, Key="images/cat.jpg", VersionId=v2)["ETag"]
     for key in copies(s3, bucket):
         metadata = s3.head_object(Bucket=bucket, Key=key)["Metadata"]
-        assert (metadata["source-version"], metadata["source-etag"]) == (v1, v1_etag.strip('"'))
+        assert (metadata["source-version"], metadata["source-etag"]) == (v2, v2_etag.strip('"'))
 
 
 def test_an_eventbridge_event_for_a_version_reads_that_version(s3, versioned, proxied):
-    handler, _ = proxied
-    bucket, v1, _ = versioned
+    handler, proxy = proxied
+    bucket, v1, v2 = versioned
     event = sample_event("eventbridge-object-created.json", bucket)
-    event["detail"]["object"].update({"key": "images/cat.jpg", "version-id": v1})
+    event["detail"]["object"].update({"key": "images/cat.jpg", "version-id": v2})
 
     result = handler.handler(event, LambdaContext())
 
     assert result["processed"] == 1
-    assert result["results"][0]["versionId"] == v1
-    assert copies_are(s3, bucket, RED)
+    assert result["results"][0]["versionId"] == v2
+    assert copies_are(s3, bucket, BLUE)
+    assert any(
+        method == "GET" and path.endswith("images/cat.jpg") for method, path in proxy.requests
+    )
+
+    event["detail"]["object"].update({"version-id": v1})  # late: v2 replaced it
+    late = handler.handler(event, LambdaContext())
+    assert late["skipped"] == 1
+    assert copies_are(s3, bucket, BLUE)
 
 
-def test_a_version_deleted_before_it_was_read_is_gone(s3, versioned, proxied):
+def test_a_version_behind_a_delete_marker_is_gone(s3, versioned, proxied):
+    # A late event (or task) for a version that a delete hid must not bring its copies back.
     handler, _ = proxied
-    bucket, v1, _ = versioned
-    s3.delete_object(Bucket=bucket, Key="images/cat.jpg", VersionId=v1)
+    bucket, _, v2 = versioned
+    s3.delete_object(Bucket=bucket, Key="images/cat.jpg")  # a delete marker
     event = sample_event("s3-batch-v2.json", bucket)
-    event["tasks"][0].update(s3Key="images/cat.jpg", s3VersionId=v1)
+    event["tasks"][0].update(s3Key="images/cat.jpg", s3VersionId=v2)
 
     result = handler.handler(event, LambdaContext())
 

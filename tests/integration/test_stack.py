@@ -108,6 +108,16 @@ def test_stack_serves_the_readme_flow_and_stops_cleanly() -> None:
         delivered = [line for line in lines if line.startswith("delivered")]
         assert delivered[-1].strip() == "delivered 1 message(s): 1 processed, 0 skipped, 0 failed"
         assert sum("1 processed" in line for line in delivered) == 1
+
+        # Deleting the upload deletes its copies, by itself too.
+        s3.delete_object(Bucket="image-resizer-local", Key="images/uploads/new photo.png")
+        wait_for(lambda: copies() == [], 60, "the copies of the deleted upload to go")
+        time.sleep(3)  # time enough for any (wrong) notification about the deleted copies
+        delivered = [line for line in lines if line.startswith("delivered")]
+        assert delivered[-1].strip() == (
+            "delivered 1 message(s): 0 processed, 0 skipped, 0 failed, 1 deleted"
+        )
+        assert sum("deleted" in line for line in delivered) == 1
     finally:
         stack.send_signal(signal.SIGINT)
         status = stack.wait(timeout=30)

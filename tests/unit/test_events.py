@@ -38,6 +38,8 @@ def load(name: str) -> dict:
         ("s3-batch-v1.json", "batch", ["images/backfill/old photo.jpg"]),
         ("s3-batch-v2.json", "batch", ["images/backfill/new.png"]),
         ("s3-test-event.json", "test", []),
+        ("s3-delete.json", "s3", ["images/2024/cat.jpg"]),
+        ("eventbridge-object-deleted.json", "eventbridge", ["images/eventbridge/cat photo.jpg"]),
     ],
 )
 def test_every_sample_event(name: str, source: str, keys: list[str]) -> None:
@@ -77,15 +79,79 @@ def test_unreadable_sqs_body_is_a_message_error() -> None:
     )
 
 
-def test_deletes_are_ignored_with_a_reason() -> None:
+def wrapped(event: dict, how: str) -> dict:
+    """`event` as S3 sends it directly, through SNS, SQS, or SNS and then SQS."""
+    if how == "s3":
+        return event
+    if how == "sns":
+        sns = load("sns-s3.json")
+        sns["Records"][0]["Sns"]["Message"] = json.dumps(event)
+        return sns
+    sqs = load("sqs-s3.json")
+    sqs["Records"] = sqs["Records"][:1]
+    body = event if how == "sqs" else {"Type": "Notification", "Message": json.dumps(event)}
+    sqs["Records"][0]["body"] = json.dumps(body)
+    return sqs
+
+
+@pytest.mark.parametrize("how", ["s3", "sns", "sqs", "sqs-sns"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ObjectRemoved:Delete",
+        "ObjectRemoved:DeleteMarkerCreated",
+        "LifecycleExpiration:Delete",
+        "LifecycleExpiration:DeleteMarkerCreated",
+    ],
+)
+def test_removals_in_every_wrapping_become_remove_refs_with_their_sequencer(
+    name: str, how: str
+) -> None:
+    event = load("s3-delete.json")
+    event["Records"][0]["eventName"] = name
+
+    [ref] = events.parse(wrapped(event, how)).refs
+    assert (ref.key, ref.action, ref.sequencer) == (
+        "images/2024/cat.jpg",
+        "remove",
+        "0065F1A2B3C4D5E6FA",
+    )
+
+
+def test_eventbridge_object_deleted_is_a_removal() -> None:
+    [ref] = events.parse(load("eventbridge-object-deleted.json")).refs
+    assert (ref.action, ref.sequencer, ref.version) == ("remove", "00617F0838BA5B0C0B", None)
+    [created] = events.parse(load("eventbridge-object-created.json")).refs
+    assert (created.action, created.sequencer) == ("create", "00617F08299329D189")
+
+
+def test_other_s3_events_are_ignored_with_a_reason() -> None:
     event = load("s3-put-plain.json")
-    event["Records"][0]["eventName"] = "ObjectRemoved:Delete"
+    event["Records"][0]["eventName"] = "ObjectRestore:Completed"
 
     message = events.parse(event).messages[0]
     assert message.refs == ()
     assert message.ignored == (
-        "ObjectRemoved:Delete for 'images/2024/cat.jpg' is not an ObjectCreated event",
+        "ObjectRestore:Completed for 'images/2024/cat.jpg' is not an ObjectCreated, "
+        "ObjectRemoved or LifecycleExpiration event",
     )
+    bridge = load("eventbridge-object-created.json")
+    bridge["detail-type"] = "Object Tags Added"
+    assert events.parse(bridge).messages[0].ignored == (
+        "EventBridge 'Object Tags Added' is not an 'Object Created' or 'Object Deleted' event",
+    )
+
+
+@pytest.mark.parametrize(
+    ("sequencer", "kept"),
+    [("617f08299329d189", "617F08299329D189"), (None, None), ("", None), ("not-hex", None)],
+)
+def test_a_sequencer_is_kept_only_when_it_is_hex(sequencer: str | None, kept: str | None) -> None:
+    event = load("s3-put-plain.json")
+    event["Records"][0]["s3"]["object"]["sequencer"] = sequencer
+    assert events.parse(event).refs[0].sequencer == kept
+    batch = events.parse(load("s3-batch-v2.json")).refs[0]
+    assert (batch.action, batch.sequencer) == ("create", None)  # Batch tasks carry none
 
 
 @pytest.mark.parametrize(

@@ -117,7 +117,10 @@ def test_every_key_s3_allows_gives_copies_metadata_s3_accepts(
     name: str, version: str | None
 ) -> None:
     source_key = "images/" + name
-    metadata = naming.rendition_metadata(source_key, ETAG, "avif", version)
+    # The longest sequencer that is kept (S3's are about 20 hex digits).
+    sequencer = "F" * naming.MAX_SEQUENCER_VALUE
+    metadata = naming.rendition_metadata(source_key, ETAG, "avif", version, sequencer)
+    assert metadata[naming.SOURCE_SEQUENCER] == sequencer
 
     assert s3_metadata_bytes(metadata) <= 2048
     assert naming.metadata_bytes(metadata) == s3_metadata_bytes(metadata)

@@ -1,0 +1,154 @@
+"""Where a deleted source's copies are searched for, and how application events are put."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from app import config, notify, removal
+from app.model import ObjectRef, Outcome, Output
+
+
+def prefixes(key: str, **env: str) -> list[tuple[str, str]]:
+    return removal.search_prefixes(config.load(env), key)
+
+
+def test_the_default_template_is_searched_with_one_listing_that_also_holds_the_manifest() -> None:
+    # copy/2024/cat-300.jpg, copy/2024/cat.json: both under one prefix, deeper folders not.
+    assert prefixes("images/2024/cat.jpg") == [("copy/2024/cat", "/")]
+
+
+def test_a_width_before_the_stem_gives_one_listing_per_width_and_the_manifest() -> None:
+    found = prefixes(
+        "images/2024/cat.jpg",
+        OUTPUT_KEY_TEMPLATE="{prefix}{width}/{dir}{stem}.{ext}",
+        RESIZE_WIDTHS="300,600",
+    )
+    assert found == [("copy/2024/cat", "/"), ("copy/300/2024/cat", "/"), ("copy/600/2024/cat", "/")]
+
+
+def test_a_folder_after_the_stem_lists_without_a_delimiter() -> None:
+    found = prefixes("images/cat.jpg", OUTPUT_KEY_TEMPLATE="{prefix}{stem}/{width}.{ext}")
+    assert found == [("copy/cat", "")]
+
+
+def test_a_key_named_by_its_digest_is_searched_under_the_digest_too() -> None:
+    key = "images/" + "a" * 1013 + ".jpg"  # 1,024 bytes: too long once copy/ and -300.jpg are added
+    found = prefixes(key)
+    assert [p for p, _ in found if p.startswith("copy/~")] != []
+    assert all(p.startswith("copy/") for p, _ in found)
+
+
+def outcome(status: str, **extra: Any) -> Outcome:
+    return Outcome(ObjectRef("b", "images/cat.jpg", version="v1"), status, **extra)  # type: ignore[arg-type]
+
+
+def test_one_entry_per_object_that_changed_something() -> None:
+    written = outcome(
+        "processed", outputs=(Output("copy/cat-300.jpg", 300, 200, 999, "image/jpeg"),)
+    )
+    entry = notify.entry("apps", written)
+    assert entry is not None
+    assert (entry["Source"], entry["DetailType"], entry["EventBusName"]) == (
+        "image-resizer",
+        "Renditions Created",
+        "apps",
+    )
+    assert json.loads(entry["Detail"]) == {
+        "bucket": "b",
+        "key": "images/cat.jpg",
+        "version": "v1",
+        "outputs": [
+            {
+                "key": "copy/cat-300.jpg",
+                "width": 300,
+                "height": 200,
+                "bytes": 999,
+                "contentType": "image/jpeg",
+            }
+        ],
+    }
+    deleted = notify.entry("apps", outcome("deleted", removed=("copy/cat-300.jpg",)))
+    assert deleted is not None and deleted["DetailType"] == "Renditions Deleted"
+    assert json.loads(deleted["Detail"])["deleted"] == ["copy/cat-300.jpg"]
+    failed = notify.entry("apps", outcome("failed", reason="bad"))
+    assert failed is not None and failed["DetailType"] == "Renditions Failed"
+    assert json.loads(failed["Detail"])["reason"] == "bad"
+    assert notify.entry("apps", outcome("skipped", reason="up to date")) is None
+
+
+def test_calls_carry_at_most_ten_entries_and_256_kb() -> None:
+    small = [{"Source": "s", "DetailType": "d", "Detail": "{}"} for _ in range(23)]
+    assert [len(c) for c in notify.batches(small)] == [10, 10, 3]
+    big = [{"Source": "s", "DetailType": "d", "Detail": "x" * 100_000} for _ in range(5)]
+    assert [len(c) for c in notify.batches(big)] == [2, 2, 1]
+
+
+class Refusing:
+    """EventBridge's documented partial failure (FailedEntryCount), which moto never gives
+    for valid entries: the second entry of each call is refused."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def put_events(self, *, Entries: Any) -> dict[str, Any]:
+        self.calls.append(len(Entries))
+        results: list[dict[str, str]] = [{"EventId": "1"} for _ in Entries]
+        results[1] = {"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded"}
+        return {"FailedEntryCount": 1, "Entries": results}
+
+
+def test_refused_entries_are_reported_one_sentence_each() -> None:
+    client = Refusing()
+    publisher = notify.Publisher(lambda _: client, "apps")
+    outcomes = [outcome("processed"), Outcome(ObjectRef("b", "images/dog.jpg"), "failed", "x")]
+
+    failures = publisher.publish(outcomes, time.monotonic() + 30)
+
+    assert client.calls == [2]
+    assert failures == [
+        "events:PutEvents of 'Renditions Failed' for s3://b/images/dog.jpg on event bus 'apps' "
+        "failed: ThrottlingException: Rate exceeded"
+    ]
+
+
+def test_no_call_is_made_without_the_time_for_one() -> None:
+    def never(_: Any) -> Any:
+        raise AssertionError("no client is needed")
+
+    failures = notify.Publisher(never, "apps").publish(
+        [outcome("processed")], time.monotonic() + 0.2
+    )
+    assert len(failures) == 1
+    assert failures[0].startswith(
+        "events:PutEvents of 'Renditions Created' for s3://b/images/cat.jpg on event bus 'apps' "
+        "failed: not sent: "
+    )
+    assert failures[0].endswith(" ms left before the Lambda deadline")
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("apps", True),
+        ("default", True),
+        ("arn:aws:events:eu-west-1:123456789012:event-bus/apps", True),
+        ("my bus", False),
+        ("arn:aws:sqs:eu-west-1:123456789012:queue", False),
+        ("b" * 257, False),
+    ],
+)
+def test_event_bus_name_is_a_name_or_an_arn(value: str, ok: bool) -> None:
+    if ok:
+        assert config.load({"EVENT_BUS_NAME": value}).event_bus == value
+        return
+    with pytest.raises(config.ConfigError) as raised:
+        config.load({"EVENT_BUS_NAME": value})
+    assert str(raised.value).endswith(
+        f"invalid EVENT_BUS_NAME {value!r}: expected an EventBridge event bus name (1-256 "
+        "letters, digits or . - _ /) or its ARN (arn:aws:events:REGION:ACCOUNT:event-bus/NAME), "
+        "or empty for no events"
+    )
