@@ -296,7 +296,9 @@ def animation(
 
 def frames_of(data: bytes) -> list[pyvips.Image]:
     """Every frame of an animation (one for a still image)."""
-    image = pyvips.Image.new_from_buffer(data, "", n=-1)
+    image = pyvips.Image.new_from_buffer(data, "")
+    if str(image.get("vips-loader")).startswith(("gif", "webp")):  # the loaders with n
+        image = pyvips.Image.new_from_buffer(data, "", n=-1)
     page = image.get("page-height") if image.get_typeof("page-height") else image.height
     return [image.crop(0, y, image.width, page) for y in range(0, image.height, page)]
 
