@@ -203,7 +203,7 @@ def _decode(
     animated = animation.kept(header, settings.animation, fmts)
     if animated:
         animation.check(header, settings.max_frames, settings.max_input_pixels, ref.uri)
-    needed = animation.decode_bytes(header) if animated else header.decode_bytes
+    needed = animation.decode_bytes(header, settings.specs) if animated else header.decode_bytes
     with budget.hold(needed, ref.uri):
         _check_left(ref, deadline, "decoding")
         if animated:

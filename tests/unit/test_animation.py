@@ -14,6 +14,7 @@ import pyvips
 
 from app import config, pipeline
 from app.localfiles import LocalStore
+from app.memory import MB, MemoryBudget
 from app.model import ObjectRef, Outcome
 
 
@@ -134,3 +135,26 @@ def test_an_animation_over_the_pixel_limit_in_all_is_refused(tmp_path: Path) -> 
     )
     # The first frame alone is within the limit: the default takes it.
     assert process(tmp_path, "anim.gif", data, MAX_INPUT_PIXELS="150000")[0].status == ("processed")
+
+
+def test_every_frame_counts_against_the_memory_budget(tmp_path: Path) -> None:
+    # 3 frames of 640x480 and of 160x120, RGBA: 3.9 MB; the first frame alone: 1.2 MB.
+    data = images.animation("gif", 640, 480)
+    path = tmp_path / "anim.gif"
+    path.write_bytes(data)
+    budget = MemoryBudget(2 * MB)
+
+    def run(**env: str) -> Outcome:
+        settings = config.load({"RESIZE_WIDTHS": "160", **env})
+        key = settings.source_prefix + "anim.gif"
+        store = LocalStore({key: path}, tmp_path / "out", settings.output_prefix)
+        return pipeline.process(ObjectRef("", key, label=str(path)), settings, store, None, budget)
+
+    kept = run(ANIMATION="keep")
+
+    assert (kept.status, kept.reason) == (
+        "failed",
+        f"{path} needs about 4 MB to decode; the function can give 2 MB (its memory size "
+        "less 256 MB): raise the memory size or lower MAX_INPUT_PIXELS",
+    )
+    assert run().status == "processed"
