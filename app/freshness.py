@@ -16,7 +16,7 @@ from typing import Protocol
 from app import formats, naming
 from app.formats import FORMATS
 
-# Extensions and Content-Types of what OUTPUT_FORMAT=source keeps; anything else becomes JPEG.
+# Extensions and Content-Types of what `source` keeps; anything else becomes JPEG.
 _BY_EXTENSION = {
     "jpg": "jpeg",
     "jpeg": "jpeg",
