@@ -1,7 +1,7 @@
 """Command line: `python -m app resize FILE... --out DIR` runs the Lambda pipeline on local files.
 
 It reads the same environment variables as the function (RESIZE_WIDTHS,
-OUTPUT_FORMAT, QUALITY, ...), prints one line per file and exits 1 if any
+OUTPUT_FORMATS, QUALITY, ...), prints one line per file and exits 1 if any
 file failed (a missing or unreadable file included), 2 if the configuration or
 the arguments are invalid. Messages name each file by the path given.
 """

@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from app import naming
+from app import fit, formats, naming
 from app.errors import ConfigError
-from app.imaging import FORMATS, SizeSpec
+from app.fit import SizeSpec
 
 T = TypeVar("T")
 
@@ -19,7 +19,10 @@ DEFAULTS: dict[str, str] = {
     "OUTPUT_PREFIX": "copy/",
     "OUTPUT_BUCKET": "",
     "OUTPUT_KEY_TEMPLATE": "{prefix}{dir}{stem}-{width}.{ext}",
-    "OUTPUT_FORMAT": "source",
+    "OUTPUT_FORMATS": "source",
+    "CROP": "attention",
+    "ANIMATION": "first-frame",
+    "MAX_FRAMES": "300",
     "QUALITY": "80",
     "CACHE_CONTROL": "public, max-age=31536000, immutable",
     "LOG_LEVEL": "INFO",
@@ -30,11 +33,12 @@ DEFAULTS: dict[str, str] = {
     "EVENT_BUS_NAME": "",
 }
 
-OUTPUT_FORMATS = ("source", *(f for f in FORMATS if f != "gif"))
+OUTPUT_FORMATS = formats.CHOICES
+ANIMATIONS = ("first-frame", "keep")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MAX_DIMENSION = 16384  # larger renditions are not thumbnails; also bounds memory
 
-_SPEC = re.compile(r"^([0-9]+)(?:x([0-9]+))?$")
+_SPEC = re.compile(r"^([0-9]+)(?:x([0-9]+)(?::(cover|contain))?)?$")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9.\-_/#: ]{1,255}$")
 # EventBridge's PutEvents takes a bus by name or by ARN.
 _BUS_NAME = r"[A-Za-z0-9./_\-]{1,256}"
@@ -51,7 +55,7 @@ class Settings:
     output_prefix: str
     output_bucket: str | None
     key_template: str
-    output_format: str
+    output_formats: tuple[str, ...]
     quality: int
     cache_control: str
     log_level: str
@@ -59,6 +63,9 @@ class Settings:
     max_input_pixels: int
     object_concurrency: int
     metrics_namespace: str
+    crop: str = "attention"
+    animation: str = "first-frame"
+    max_frames: int = 300
     event_bus: str | None = None  # EVENT_BUS_NAME: where application events go (app/notify.py)
 
     def output_bucket_for(self, source_bucket: str) -> str:
@@ -103,13 +110,21 @@ def load(environ: Mapping[str, str]) -> Settings:
     specs = check(
         "RESIZE_WIDTHS",
         _parse_specs,
-        "comma-separated widths or WxH boxes, each 1.."
-        f"{MAX_DIMENSION}, no repeats (e.g. 300,600,900 or 128x128)",
+        "comma-separated widths or WxH boxes (WxH:cover to fill the box and crop), each 1.."
+        f"{MAX_DIMENSION}, no repeats (e.g. 300,600,900 or 128x128:cover)",
         no_specs,
     )
-    output_format = check(
-        "OUTPUT_FORMAT", _one_of(OUTPUT_FORMATS), "one of " + ", ".join(OUTPUT_FORMATS), "source"
+    output_formats = _output_formats(environ, problems)
+    crop = check(
+        "CROP",
+        lambda v: _one_of(fit.CROPS)("centre" if v.lower() == "center" else v),
+        "one of " + ", ".join(fit.CROPS),
+        "attention",
     )
+    animation = check(
+        "ANIMATION", _one_of(ANIMATIONS), "one of " + ", ".join(ANIMATIONS), "first-frame"
+    )
+    max_frames = check("MAX_FRAMES", _int_in(1, 100_000), "an integer from 1 to 100000", 1)
     quality = check("QUALITY", _int_in(1, 100), "an integer from 1 to 100", 80)
     log_level = check(
         "LOG_LEVEL",
@@ -160,7 +175,7 @@ def load(environ: Mapping[str, str]) -> Settings:
         )
 
     template = get("OUTPUT_KEY_TEMPLATE")
-    problems.extend(_template_problems(template, output_prefix, len(specs)))
+    problems.extend(_template_problems(template, output_prefix, len(specs), len(output_formats)))
 
     if problems:
         raise ConfigError(problems)
@@ -170,7 +185,7 @@ def load(environ: Mapping[str, str]) -> Settings:
         output_prefix,
         output_bucket,
         template,
-        output_format,
+        output_formats,
         quality,
         cache_control,
         log_level,
@@ -178,6 +193,9 @@ def load(environ: Mapping[str, str]) -> Settings:
         max_pixels,
         concurrency,
         namespace,
+        crop,
+        animation,
+        max_frames,
         event_bus=event_bus or None,
     )
 
@@ -209,7 +227,7 @@ def _parse_specs(raw: str) -> tuple[SizeSpec, ...]:
             height is not None and not 1 <= height <= MAX_DIMENSION
         ):
             raise ValueError(part)
-        specs.append(SizeSpec(width, height))
+        specs.append(SizeSpec(width, height, cover=match[3] == "cover"))
     labels = [s.label for s in specs]
     repeated = sorted({label for label in labels if labels.count(label) > 1}, key=labels.index)
     if repeated:
@@ -261,13 +279,16 @@ def _event_bus(raw: str) -> str:
     return raw
 
 
-def _template_problems(template: str, output_prefix: str, n_specs: int) -> list[str]:
+def _template_problems(
+    template: str, output_prefix: str, n_specs: int, n_formats: int
+) -> list[str]:
     expected = (
         "a key template using only "
         + ", ".join(f"{{{p}}}" for p in naming.PLACEHOLDERS)
         + " as plain placeholders (no attribute, index, conversion or format spec), "
         + "starting with {prefix} and containing {stem}"
         + (" and {width}" if n_specs > 1 else "")
+        + (" and {ext}" if n_formats > 1 else "")
         + ", with no '.' or '..' path segment"
     )
     try:
@@ -290,6 +311,47 @@ def _template_problems(template: str, output_prefix: str, n_specs: int) -> list[
         or any(naming.escape_reason(sample, output_prefix) for sample in samples)
         or "{stem}" not in template
         or (n_specs > 1 and "{width}" not in template)
+        or (n_formats > 1 and "{ext}" not in template)
     ):
         return [f"invalid OUTPUT_KEY_TEMPLATE {template!r}: expected {expected}"]
     return []
+
+
+def _output_formats(environ: Mapping[str, str], problems: list[str]) -> tuple[str, ...]:
+    """OUTPUT_FORMATS, or its one-format alias OUTPUT_FORMAT; both only if they agree."""
+    expected = "a comma-separated list of " + ", ".join(OUTPUT_FORMATS) + ", each once"
+    parsed: dict[str, tuple[str, ...]] = {}
+    for name in ("OUTPUT_FORMATS", "OUTPUT_FORMAT"):
+        if name not in environ:
+            continue
+        raw = environ[name].strip()
+        try:
+            parsed[name] = _parse_formats(raw)
+        except _Invalid as error:
+            problems.append(f"invalid {name} {raw!r}: {error}")
+        except ValueError:
+            one = "one of " + ", ".join(OUTPUT_FORMATS)
+            problems.append(
+                f"invalid {name} {raw!r}: expected "
+                + (one if name == "OUTPUT_FORMAT" else expected)
+            )
+    if len(parsed) == 2 and parsed["OUTPUT_FORMATS"] != parsed["OUTPUT_FORMAT"]:
+        problems.append(
+            f"invalid OUTPUT_FORMAT {environ['OUTPUT_FORMAT'].strip()!r} with OUTPUT_FORMATS "
+            f"{environ['OUTPUT_FORMATS'].strip()!r}: expected only OUTPUT_FORMATS (OUTPUT_FORMAT "
+            "is its older, one-format name), or both the same"
+        )
+    return parsed.get("OUTPUT_FORMATS") or parsed.get("OUTPUT_FORMAT") or ("source",)
+
+
+def _parse_formats(raw: str) -> tuple[str, ...]:
+    names = [part.strip().lower() for part in raw.split(",")]
+    if not all(name in OUTPUT_FORMATS for name in names):
+        raise ValueError(raw)
+    repeated = sorted({name for name in names if names.count(name) > 1}, key=names.index)
+    if repeated:
+        raise _Invalid(
+            f"{' and '.join(repeated)} {'is' if len(repeated) == 1 else 'are'} listed more "
+            "than once; list each format once"
+        )
+    return tuple(names)

@@ -1,10 +1,11 @@
 """Is every copy already made from this version of the source? Answered from HEADs alone.
 
-The output keys carry the output format's extension, which for OUTPUT_FORMAT=source
-only the image header tells. Before any GET the format is guessed from the key's
-extension (else the Content-Type); a copy is trusted only if it records the source's
-ETag and, for `source`, the format that rule gave the source when the copy was made.
-So a wrong guess costs a GET, never a wrong skip.
+The output keys carry each output format's extension, which for `source` in
+OUTPUT_FORMATS only the image header tells. Before any GET the source's format is
+guessed from the key's extension (else the Content-Type); every key of every format
+must exist, and a copy is trusted only if it records the source's ETag and, with
+`source`, the format that rule gave the source when the copy was made. So a wrong
+guess costs a GET, never a wrong skip.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from app import naming
-from app.imaging import FORMATS
+from app import formats, naming
+from app.formats import FORMATS
 
-# Extensions and Content-Types of what OUTPUT_FORMAT=source keeps; anything else becomes JPEG.
+# Extensions and Content-Types of what `source` keeps; anything else becomes JPEG.
 _BY_EXTENSION = {
     "jpg": "jpeg",
     "jpeg": "jpeg",
@@ -39,21 +40,31 @@ class CopyReader(Protocol):
     def copy_metadata(self, bucket: str, key: str) -> dict[str, str] | None: ...
 
 
-def likely_format(key: str, content_type: str, wanted: str) -> str:
-    """The output format, exact unless OUTPUT_FORMAT is `source` (then a guess)."""
-    if wanted != "source":
-        return wanted
+def likely_source_format(key: str, content_type: str) -> str:
+    """A guess, before any GET, of what `source` makes of the object: from its key's
+    extension, else its Content-Type, else JPEG."""
     _, dot, extension = key.rpartition("/")[2].rpartition(".")
     if dot and extension.lower() in _BY_EXTENSION:
         return _BY_EXTENSION[extension.lower()]
     return _BY_CONTENT_TYPE.get(content_type.split(";")[0].strip().lower(), "jpeg")
 
 
+def likely_formats(key: str, content_type: str, wanted: tuple[str, ...]) -> tuple[str, ...]:
+    """OUTPUT_FORMATS resolved for the object: exact unless it lists `source` (a guess)."""
+    return formats.resolve(wanted, likely_source_format(key, content_type))
+
+
 def up_to_date(
-    store: CopyReader, bucket: str, keys: list[str], etag: str, fmt: str, wanted: str
+    store: CopyReader,
+    bucket: str,
+    keys: list[str],
+    etag: str,
+    source_format: str,
+    wanted: tuple[str, ...],
 ) -> bool:
-    """True if every copy exists, was made from `etag`, and is what `wanted` makes now."""
-    return current(read_copies(store, bucket, keys), etag, fmt, wanted)
+    """True if every copy exists, was made from `etag`, and is what `wanted` makes now
+    (with `source`, that the copies record `source_format` as what it made)."""
+    return current(read_copies(store, bucket, keys), etag, source_format, wanted)
 
 
 def read_copies(
@@ -65,7 +76,12 @@ def read_copies(
     return dict(zip(keys, found, strict=True))
 
 
-def current(copies: dict[str, dict[str, str] | None], etag: str, fmt: str, wanted: str) -> bool:
+def current(
+    copies: dict[str, dict[str, str] | None],
+    etag: str,
+    source_format: str,
+    wanted: tuple[str, ...],
+) -> bool:
     """True if every copy in `copies` was made from `etag` and is what `wanted` makes now."""
     if not etag or not copies:
         return False
@@ -73,6 +89,6 @@ def current(copies: dict[str, dict[str, str] | None], etag: str, fmt: str, wante
     def fresh(metadata: dict[str, str] | None) -> bool:
         if metadata is None or metadata.get(naming.SOURCE_ETAG) != etag:
             return False
-        return wanted != "source" or metadata.get(naming.SOURCE_FORMAT) == fmt
+        return "source" not in wanted or metadata.get(naming.SOURCE_FORMAT) == source_format
 
     return all(fresh(metadata) for metadata in copies.values())

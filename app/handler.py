@@ -32,7 +32,8 @@ _cold_start = True
 _session = boto3.session.Session()
 _base = Config(
     # One connection for each upload and download that can run at once.
-    max_pool_connections=settings.object_concurrency * (len(settings.specs) + 1),
+    max_pool_connections=settings.object_concurrency
+    * (len(settings.specs) * len(settings.output_formats) + 1),
 )
 # One client per timeout setting, chosen by the time left at each call (app/deadline.py).
 clients = deadline.Clients(lambda config: _session.client("s3", config=_base.merge(config)))

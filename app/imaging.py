@@ -6,8 +6,9 @@ Nothing here touches S3 or the environment. The pipeline is, in order:
 2. `read_header`     parse the header only, check the pixel limit
 3. `decode`          one shrink-on-load decode to the largest target size,
                      upright (EXIF), sRGB, 8-bit, held in memory
-4. `render`          resize the decoded image to one spec and encode it;
+4. `sized`           resize (and crop, see fit.py) the decoded image to one spec;
                      called once per spec, safe to call from several threads
+5. `encode`          one output format of a sized image (formats.py); `render` is both
 """
 
 from __future__ import annotations
@@ -15,35 +16,22 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import pyvips
 
-from app import density, loaders
+from app import density, fit, formats, loaders
 from app.errors import BadImage, InputTooLarge
+from app.fit import SizeSpec
+from app.formats import FORMATS, Format
 from app.loaders import why as _why
+
+__all__ = ["FORMATS", "Format", "SizeSpec"]  # where naming, config and tests find them
 
 # Loaders whose very sniffers must never see untrusted bytes, whatever libvips marks
 # untrusted. Every other loader outside the accepted formats is refused by name before
 # it runs (see loaders.py).
 _BLOCKED_LOADERS = ("VipsForeignLoadSvg", "VipsForeignLoadPdf", "VipsForeignLoadMagick")
 
-
-class Format(NamedTuple):
-    """What naming and S3 need to know of an output format."""
-
-    extension: str
-    content_type: str
-    alpha: bool  # False: transparency is flattened onto white
-
-
-FORMATS: dict[str, Format] = {
-    "jpeg": Format("jpg", "image/jpeg", alpha=False),
-    "png": Format("png", "image/png", alpha=True),
-    "webp": Format("webp", "image/webp", alpha=True),
-    "avif": Format("avif", "image/avif", alpha=True),
-    "gif": Format("gif", "image/gif", alpha=True),
-}
 
 # libvips loader name prefix -> the output format `source` keeps it as.
 _SOURCE_FORMATS = {"jpeg": "jpeg", "png": "png", "webp": "webp", "gif": "gif"}
@@ -72,29 +60,6 @@ def configure_libvips() -> None:
     pyvips.block_untrusted_set(True)
     for name in _BLOCKED_LOADERS:
         pyvips.operation_block_set(name, True)
-
-
-@dataclass(frozen=True, slots=True)
-class SizeSpec:
-    """A target size: a width, or a `WxH` box that the image must fit inside."""
-
-    width: int
-    height: int | None = None
-
-    @property
-    def label(self) -> str:
-        """The spec as written in RESIZE_WIDTHS: `300` or `128x128`."""
-        return str(self.width) if self.height is None else f"{self.width}x{self.height}"
-
-    def fit(self, width: int, height: int) -> tuple[int, int]:
-        """The size of a `width`x`height` image fitted to this spec, never upscaled."""
-        scale = self.width / width
-        if self.height is not None:
-            scale = min(scale, self.height / height)
-        if scale >= 1:
-            return width, height
-        # Round as libvips, Pillow and sharp do; never collapse to zero.
-        return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,10 +146,13 @@ def read_header(
 
 
 def output_format(header: Header, wanted: str) -> str:
-    """Resolve OUTPUT_FORMAT for this input: `source` keeps known formats, else JPEG."""
-    if wanted != "source":
-        return wanted
-    return header.source_format or "jpeg"
+    """Resolve one output format for this input: `source` keeps known formats, else JPEG."""
+    return formats.resolve((wanted,), header.source_format)[0]
+
+
+def output_formats(header: Header, wanted: tuple[str, ...]) -> tuple[str, ...]:
+    """Resolve OUTPUT_FORMATS for this input, each format once, in the order listed."""
+    return formats.resolve(wanted, header.source_format)
 
 
 def decode(
@@ -193,12 +161,16 @@ def decode(
     """Decode once, shrinking on load to the largest size any spec needs.
 
     The result is upright, sRGB, 8-bit, in memory, and flattened onto white when
-    `flatten` (the output format has no alpha). Animated inputs give their first frame.
+    `flatten` (no output format has alpha). Animated inputs give their first frame
+    (animation.py decodes every frame). Each spec's largest need counts: a cover box
+    needs the image at least as large as the box in both directions.
     """
-    width, height = max((s.fit(header.width, header.height) for s in specs), key=lambda wh: wh[0])
+    width, height = max(
+        (s.scaled(header.width, header.height) for s in specs), key=lambda wh: wh[0]
+    )
     try:
         image = _shrunk_on_load(source, header, width, height)
-        image = _to_srgb(image)
+        image = to_srgb(image)
         if image.hasalpha() and flatten:
             image = image.flatten(background=[255, 255, 255])
         return image.cast("uchar").copy_memory()
@@ -271,7 +243,7 @@ def _reduced(
     if shrink > 1:  # a DCT-scaled JPEG, which has no alpha
         image = _reduce_on_grid(image, shrink, source_width, source_height, width, height)
     elif (width, height) != (image.width, image.height):
-        image = _resize(image, width, height, gap=FULL_DECODE_GAP)
+        image = resize(image, width, height, gap=FULL_DECODE_GAP)
     if orientation == 1:
         return image
     # Turning reads out of order, which a sequential decode cannot: hold the result first.
@@ -301,7 +273,7 @@ def _reduce_on_grid(
     return image.embed(0, 0, width, height, extend="copy")
 
 
-def _to_srgb(image: pyvips.Image) -> pyvips.Image:
+def to_srgb(image: pyvips.Image) -> pyvips.Image:
     """Convert to sRGB after the resize, where there are fewest pixels to convert.
 
     Only a real conversion is paid for: an image with no profile is taken as sRGB.
@@ -316,16 +288,37 @@ def _to_srgb(image: pyvips.Image) -> pyvips.Image:
 
 
 def render(
-    image: pyvips.Image, header: Header, spec: SizeSpec, fmt: str, quality: int
+    image: pyvips.Image,
+    header: Header,
+    spec: SizeSpec,
+    fmt: str,
+    quality: int,
+    crop: str = "attention",
 ) -> Rendition:
-    """Resize the decoded image to `spec` (sizes computed from the original) and encode it."""
-    width, height = spec.fit(header.width, header.height)
+    """Resize (and crop) the decoded image to `spec` and encode it as `fmt`."""
+    return encode(sized(image, header, spec, crop), spec, fmt, quality)
+
+
+def sized(image: pyvips.Image, header: Header, spec: SizeSpec, crop: str) -> pyvips.Image:
+    """The decoded image made to `spec` (sizes computed from the original), in memory.
+
+    A cover box is cut where `crop` (fit.CROPS) says, from the image resized to cover it.
+    """
+    width, height = spec.scaled(header.width, header.height)
     if (width, height) != (image.width, image.height):
-        image = _resize(image, width, height)
-    return Rendition(spec, image.width, image.height, fmt, _encode(image, fmt, quality))
+        image = resize(image, width, height)
+    return fit.crop(image, *spec.fit(header.width, header.height), crop).copy_memory()
 
 
-def _resize(image: pyvips.Image, width: int, height: int, gap: float = 2.0) -> pyvips.Image:
+def encode(image: pyvips.Image, spec: SizeSpec, fmt: str, quality: int) -> Rendition:
+    """One rendition of a sized image; alpha flattened onto white for a format without it."""
+    if image.hasalpha() and not FORMATS[fmt].alpha:
+        image = image.flatten(background=[255, 255, 255]).cast("uchar")
+    page_height = image.get("page-height") if image.get_typeof("page-height") else image.height
+    return Rendition(spec, image.width, page_height, fmt, _encode(image, fmt, quality))
+
+
+def resize(image: pyvips.Image, width: int, height: int, gap: float = 2.0) -> pyvips.Image:
     """Lanczos-3 to `width`x`height`, after a box shrink by the integer part of factor / `gap`."""
     hscale, vscale = width / image.width, height / image.height
     if not image.hasalpha():
@@ -336,21 +329,10 @@ def _resize(image: pyvips.Image, width: int, height: int, gap: float = 2.0) -> p
 
 
 def _encode(image: pyvips.Image, fmt: str, quality: int) -> bytes:
-    # keep="none": no EXIF, XMP, IPTC or ICC leaves the function (GPS must not leak);
-    # the pixels are already sRGB, which is what a profile-less image means.
-    if fmt == "jpeg":
-        data = image.jpegsave_buffer(Q=quality, keep="none", optimize_coding=True)
-    elif fmt == "png":
-        data = image.pngsave_buffer(keep="none", compression=6)
-    elif fmt == "webp":
-        data = image.webpsave_buffer(Q=quality, keep="none", effort=2)
-    elif fmt == "avif":
-        data = image.heifsave_buffer(Q=quality, keep="none", compression="av1", effort=2)
-    elif fmt == "gif":
-        data = image.gifsave_buffer(keep="none")
-    else:  # guarded by config validation; a bug if reached
-        raise ValueError(f"unknown output format {fmt!r}")
-    return bytes(data)
+    return formats.encode(image, fmt, quality)
+
+
+_resize = resize  # the name bench/stages.py knows
 
 
 def _mp(pixels: int) -> str:

@@ -22,7 +22,7 @@ PLACEHOLDERS = ("prefix", "dir", "stem", "width", "ext")
 MARKER = "rendition-of"
 SOURCE_ETAG = "source-etag"
 SOURCE_VERSION = "source-version"
-# What OUTPUT_FORMAT=source makes of the source (jpeg, png, ...): lets the up-to-date
+# What `source` in OUTPUT_FORMATS makes of the source (jpeg, png, ...): lets the up-to-date
 # check, which guesses the format before reading the source, trust only copies
 # that the current configuration would also have made.
 SOURCE_FORMAT = "source-format"

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+import pyvips
+
+from app import animation, formats, freshness, imaging, naming, order
 from app import deadline as time_left
-from app import freshness, imaging, naming, order
 from app.config import Settings
 from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientError
 from app.memory import MemoryBudget
@@ -113,7 +116,7 @@ def _run(
         )
     _check_size(ref, head.size, settings)
     details["input_bytes"] = head.size
-    guess = freshness.likely_format(ref.key, head.content_type, settings.output_format)
+    guess = freshness.likely_source_format(ref.key, head.content_type)
     _skip_if_up_to_date(store, settings, ref, out_bucket, guess, head.etag)
     clock.lap("check_ms")
 
@@ -126,15 +129,12 @@ def _run(
                 source, settings.max_input_pixels, ref.uri, size=download.size
             )
             details.update(width=header.width, height=header.height, loader=header.loader)
-            fmt = imaging.output_format(header, settings.output_format)
-            if fmt != guess:  # the guess was wrong: check the copies that would be made
-                _skip_if_up_to_date(store, settings, ref, out_bucket, fmt, head.etag)
-            keys = _output_keys(settings, ref, fmt)
-            with budget.hold(header.decode_bytes, ref.uri):
-                _check_left(ref, deadline, "decoding")
-                image = imaging.decode(
-                    source, header, settings.specs, ref.uri, flatten=not imaging.FORMATS[fmt].alpha
-                )
+            source_format = imaging.output_format(header, "source")
+            if source_format != guess:  # the guess was wrong: check the copies that would be made
+                _skip_if_up_to_date(store, settings, ref, out_bucket, source_format, head.etag)
+            fmts = imaging.output_formats(header, settings.output_formats)
+            keys = _output_keys(settings, ref, fmts)
+            decoded = _decode(source, header, fmts, settings, ref, deadline, budget)
         except BadImage:
             if download.failure is not None:  # the network, not the file, cut the stream
                 raise download.failure from None
@@ -149,27 +149,30 @@ def _run(
         download.close()
 
     metadata = naming.rendition_metadata(
-        ref.key, head.etag, imaging.output_format(header, "source"), ref.version, ref.sequencer
+        ref.key, head.etag, source_format, ref.version, ref.sequencer
     )
 
-    def write(spec: imaging.SizeSpec) -> tuple[Output, float, float]:
-        _check_left(ref, deadline, f"writing {keys[spec]}")
+    def write(
+        job: tuple[imaging.SizeSpec, str], image: pyvips.Image
+    ) -> tuple[Output, float, float]:
+        spec, fmt = job
+        _check_left(ref, deadline, f"writing {keys[job]}")
         start = time.perf_counter()
-        rendition = imaging.render(image, header, spec, fmt, settings.quality)
+        rendition = imaging.encode(image, spec, fmt, settings.quality)
         encoded = time.perf_counter()
         if ref.sequencer is not None:  # a later event may have written it meanwhile
-            existing = store.copy_metadata(out_bucket, keys[spec])
-            order.check_not_stale(ref, out_bucket, {keys[spec]: existing})
+            existing = store.copy_metadata(out_bucket, keys[job])
+            order.check_not_stale(ref, out_bucket, {keys[job]: existing})
         store.put(
             out_bucket,
-            keys[spec],
+            keys[job],
             rendition.data,
             content_type=rendition.content_type,
             cache_control=settings.cache_control,
             metadata=metadata,
         )
         output = Output(
-            keys[spec],
+            keys[job],
             rendition.width,
             rendition.height,
             len(rendition.data),
@@ -177,10 +180,14 @@ def _run(
         )
         return output, encoded - start, time.perf_counter() - encoded
 
-    # libvips releases the GIL while encoding, and uploads wait on the network:
-    # one thread per rendition overlaps both.
-    with ThreadPoolExecutor(max_workers=len(settings.specs)) as pool:
-        written = list(pool.map(write, settings.specs))
+    # libvips releases the GIL while resizing and encoding, and uploads wait on the
+    # network: one thread per size, then one per copy (size and format), overlaps all.
+    def size(spec: imaging.SizeSpec) -> _Sized:
+        return decoded.sized(spec, settings.crop)
+
+    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
+        sized = dict(zip(settings.specs, pool.map(size, settings.specs), strict=True))
+        written = list(pool.map(lambda job: write(job, sized[job[0]].pick(job[1])), keys))
     clock.lap("encode_upload_ms")
     # Per-rendition sums: they overlap, so they may add up to more than the lap above.
     details["encode_ms"] = round(sum(encode for _, encode, _ in written) * 1000, 1)
@@ -188,35 +195,93 @@ def _run(
     return tuple(output for output, _, _ in written)
 
 
-def _output_keys(settings: Settings, ref: ObjectRef, fmt: str) -> dict[imaging.SizeSpec, str]:
-    """Every rendition's key, each checked to stay under OUTPUT_PREFIX."""
+def _decode(
+    source: pyvips.Source,
+    header: imaging.Header,
+    fmts: tuple[str, ...],
+    settings: Settings,
+    ref: ObjectRef,
+    deadline: float | None,
+    budget: MemoryBudget,
+) -> _Decoded:
+    """The one decode: every frame of a kept animation, else one image (alpha kept
+    if any format keeps it; each copy without alpha is flattened on its own)."""
+    animated = animation.kept(header, settings.animation, fmts)
+    if animated:
+        animation.check(header, settings.max_frames, settings.max_input_pixels, ref.uri)
+    needed = animation.decode_bytes(header, settings.specs) if animated else header.decode_bytes
+    with budget.hold(needed, ref.uri):
+        _check_left(ref, deadline, "decoding")
+        if animated:
+            return _Decoded(header, animation.decode(source, header, settings.specs, ref.uri), True)
+        flatten = not any(imaging.FORMATS[fmt].alpha for fmt in fmts)
+        image = imaging.decode(source, header, settings.specs, ref.uri, flatten=flatten)
+        return _Decoded(header, image, False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    """The decoded image (or animation: its frames stacked) of one object."""
+
+    header: imaging.Header
+    image: pyvips.Image
+    animated: bool
+
+    def sized(self, spec: imaging.SizeSpec, crop: str) -> _Sized:
+        """The image made to `spec`; an animation's first frame too, for still formats."""
+        if not self.animated:
+            return _Sized(imaging.sized(self.image, self.header, spec, crop), None)
+        stack = animation.sized(self.image, self.header, spec, crop)
+        return _Sized(animation.first_frame(stack), stack)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sized:
+    """One size of the decoded image: still, and animated if the decode kept frames."""
+
+    still: pyvips.Image
+    animated: pyvips.Image | None
+
+    def pick(self, fmt: str) -> pyvips.Image:
+        """What a copy in `fmt` is made of: every frame if the format can hold them."""
+        if self.animated is not None and imaging.FORMATS[fmt].animated:
+            return self.animated
+        return self.still
+
+
+def _output_keys(
+    settings: Settings, ref: ObjectRef, fmts: tuple[str, ...]
+) -> dict[tuple[imaging.SizeSpec, str], str]:
+    """Every copy's key (each size in each format), each checked to stay under OUTPUT_PREFIX."""
     keys = {}
     for spec in settings.specs:
-        key = naming.output_key(
-            settings.key_template,
-            source_key=ref.key,
-            source_prefix=settings.source_prefix,
-            output_prefix=settings.output_prefix,
-            width=spec.label,
-            ext=imaging.FORMATS[fmt].extension,
-        )
-        escape = naming.escape_reason(key, settings.output_prefix)
-        if escape:
-            raise PermanentError(
-                f"output key {key!r} for {ref.uri} would leave OUTPUT_PREFIX "
-                f"{settings.output_prefix!r} ({escape}); nothing written"
+        for fmt in fmts:
+            key = naming.output_key(
+                settings.key_template,
+                source_key=ref.key,
+                source_prefix=settings.source_prefix,
+                output_prefix=settings.output_prefix,
+                width=spec.label,
+                ext=imaging.FORMATS[fmt].extension,
             )
-        keys[spec] = key
+            escape = naming.escape_reason(key, settings.output_prefix)
+            if escape:
+                raise PermanentError(
+                    f"output key {key!r} for {ref.uri} would leave OUTPUT_PREFIX "
+                    f"{settings.output_prefix!r} ({escape}); nothing written"
+                )
+            keys[spec, fmt] = key
     return keys
 
 
 def _skip_if_up_to_date(
-    store: Store, settings: Settings, ref: ObjectRef, bucket: str, fmt: str, etag: str
+    store: Store, settings: Settings, ref: ObjectRef, bucket: str, source_format: str, etag: str
 ) -> None:
-    keys = list(_output_keys(settings, ref, fmt).values())
+    fmts = formats.resolve(settings.output_formats, source_format)
+    keys = list(_output_keys(settings, ref, fmts).values())
     copies = freshness.read_copies(store, bucket, keys)
     order.check_not_stale(ref, bucket, copies)  # made for a later event of this key
-    if freshness.current(copies, etag, fmt, settings.output_format):
+    if freshness.current(copies, etag, source_format, settings.output_formats):
         raise Skip(f"up to date: every copy already exists for ETag {etag}")
 
 

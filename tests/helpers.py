@@ -31,6 +31,7 @@ def render(
     fmt: str = "source",
     quality: int = 80,
     max_pixels: int = 100_000_000,
+    crop: str = "attention",
 ) -> list[imaging.Rendition]:
     """The pure image core on bytes, through a streaming source as in the function."""
     specs = specs or tuple(imaging.SizeSpec(w) for w in (300, 600, 900))
@@ -40,4 +41,4 @@ def render(
     image = imaging.decode(
         source, header, specs, "test.img", flatten=not imaging.FORMATS[out].alpha
     )
-    return [imaging.render(image, header, spec, out, quality) for spec in specs]
+    return [imaging.render(image, header, spec, out, quality, crop) for spec in specs]

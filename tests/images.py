@@ -269,3 +269,52 @@ def solid_jpeg(colour: tuple[int, int, int], width: int = 640, height: int = 480
 def mean_colour(image: pyvips.Image) -> tuple[float, ...]:
     """The average of each band."""
     return tuple(image.extract_band(band).avg() for band in range(3))
+
+
+def animation(
+    fmt: str = "gif",
+    width: int = 320,
+    height: int = 240,
+    delays: tuple[int, ...] = (80, 160, 240),
+    loop: int = 3,
+    frames: list[pyvips.Image] | None = None,
+) -> bytes:
+    """An animated GIF or WebP with these frame `delays` (ms) and `loop` count.
+
+    Unless `frames` are given: the upright picture, its negative, and it upside down.
+    """
+    first = upright(width, height)
+    frames = frames or [first, first.invert(), first.flipver()][: len(delays)]
+    strip = pyvips.Image.arrayjoin(frames, across=1).copy()
+    strip.set_type(pyvips.GValue.gint_type, "page-height", frames[0].height)
+    strip.set_type(pyvips.GValue.array_int_type, "delay", list(delays))
+    strip.set_type(pyvips.GValue.gint_type, "loop", loop)
+    if fmt == "webp":
+        return bytes(strip.webpsave_buffer(Q=90))
+    return bytes(strip.gifsave_buffer())
+
+
+def frames_of(data: bytes) -> list[pyvips.Image]:
+    """Every frame of an animation (one for a still image)."""
+    image = pyvips.Image.new_from_buffer(data, "")
+    if str(image.get("vips-loader")).startswith(("gif", "webp")):  # the loaders with n
+        image = pyvips.Image.new_from_buffer(data, "", n=-1)
+    page = image.get("page-height") if image.get_typeof("page-height") else image.height
+    return [image.crop(0, y, image.width, page) for y in range(0, image.height, page)]
+
+
+def salient(width: int = 1200, height: int = 600, x: int = 950, y: int = 250) -> pyvips.Image:
+    """A flat grey picture with one red-and-white checked square (120 px) at `x`, `y`,
+    and a thin blue cross at its very centre."""
+    image = pyvips.Image.black(width, height).new_from_image([110, 110, 110]).cast("uchar")
+    checks = pyvips.Image.xyz(120, 120) // 15
+    board = ((checks[0] + checks[1]) % 2 == 0).ifthenelse([255, 255, 255], [230, 0, 0])
+    image = image.insert(board.cast("uchar"), x, y)
+    blue = pyvips.Image.black(4, 40).new_from_image([0, 0, 255]).cast("uchar")
+    image = image.insert(blue, width // 2 - 2, height // 2 - 20)
+    image = image.insert(blue.rot90(), width // 2 - 20, height // 2 - 2)
+    return image.copy(interpretation="srgb")
+
+
+def is_blue(pixel: list[float]) -> bool:
+    return pixel[2] > 150 and pixel[0] < 90 and pixel[1] < 90

@@ -122,8 +122,9 @@ def test_bad_configuration_fails_the_cold_start_as_an_init_error(s3_endpoint: st
     assert reply["errorType"] == "ConfigError"
     assert reply["errorMessage"] == (
         "invalid configuration (2 problems): invalid RESIZE_WIDTHS '300,abc': expected "
-        "comma-separated widths or WxH boxes, each 1..16384, no repeats (e.g. 300,600,900 or "
-        "128x128); invalid QUALITY '0': expected an integer from 1 to 100"
+        "comma-separated widths or WxH boxes (WxH:cover to fill the box and crop), each "
+        "1..16384, no repeats (e.g. 300,600,900 or 128x128:cover); invalid QUALITY '0': "
+        "expected an integer from 1 to 100"
     )
 
 

@@ -16,7 +16,12 @@ def test_defaults() -> None:
     assert (settings.source_prefix, settings.output_prefix) == ("images/", "copy/")
     assert settings.output_bucket is None and settings.output_bucket_for("b") == "b"
     assert settings.key_template == "{prefix}{dir}{stem}-{width}.{ext}"
-    assert (settings.output_format, settings.quality) == ("source", 80)
+    assert (settings.output_formats, settings.quality) == (("source",), 80)
+    assert (settings.crop, settings.animation, settings.max_frames) == (
+        "attention",
+        "first-frame",
+        300,
+    )
     assert settings.cache_control == "public, max-age=31536000, immutable"
     assert settings.max_input_pixels == 100_000_000
 
@@ -32,8 +37,9 @@ def test_boxes_and_widths_mix() -> None:
     [
         (
             {"RESIZE_WIDTHS": "300,abc"},
-            "invalid RESIZE_WIDTHS '300,abc': expected comma-separated widths or WxH boxes, "
-            "each 1..16384, no repeats (e.g. 300,600,900 or 128x128)",
+            "invalid RESIZE_WIDTHS '300,abc': expected comma-separated widths or WxH boxes "
+            "(WxH:cover to fill the box and crop), each 1..16384, no repeats "
+            "(e.g. 300,600,900 or 128x128:cover)",
         ),
         (
             {"RESIZE_WIDTHS": "300,300"},
@@ -46,6 +52,37 @@ def test_boxes_and_widths_mix() -> None:
             "more than once",
         ),
         ({"RESIZE_WIDTHS": "0"}, "invalid RESIZE_WIDTHS '0'"),
+        ({"RESIZE_WIDTHS": "300:cover"}, "invalid RESIZE_WIDTHS '300:cover': expected"),
+        ({"RESIZE_WIDTHS": "300x300:fill"}, "invalid RESIZE_WIDTHS '300x300:fill': expected"),
+        (
+            {"RESIZE_WIDTHS": "300x300,300x300:contain"},
+            "invalid RESIZE_WIDTHS '300x300,300x300:contain': 300x300 is listed more than once",
+        ),
+        (
+            {"OUTPUT_FORMATS": "jpeg,webp,jpeg"},
+            "invalid OUTPUT_FORMATS 'jpeg,webp,jpeg': jpeg is listed more than once; list each "
+            "format once",
+        ),
+        (
+            {"OUTPUT_FORMATS": "jpeg,gif"},
+            "invalid OUTPUT_FORMATS 'jpeg,gif': expected a comma-separated list of source, "
+            "jpeg, png, webp, avif, each once",
+        ),
+        (
+            {"OUTPUT_FORMATS": "webp,avif", "OUTPUT_FORMAT": "jpeg"},
+            "invalid OUTPUT_FORMAT 'jpeg' with OUTPUT_FORMATS 'webp,avif': expected only "
+            "OUTPUT_FORMATS (OUTPUT_FORMAT is its older, one-format name), or both the same",
+        ),
+        (
+            {"OUTPUT_FORMATS": "jpeg,webp", "OUTPUT_KEY_TEMPLATE": "{prefix}{dir}{stem}-{width}"},
+            "invalid OUTPUT_KEY_TEMPLATE '{prefix}{dir}{stem}-{width}': expected a key template "
+            "using only {prefix}, {dir}, {stem}, {width}, {ext} as plain placeholders (no "
+            "attribute, index, conversion or format spec), starting with {prefix} and "
+            "containing {stem} and {width} and {ext}, with no '.' or '..' path segment",
+        ),
+        ({"CROP": "face"}, "invalid CROP 'face': expected one of attention, entropy, centre"),
+        ({"ANIMATION": "all"}, "invalid ANIMATION 'all': expected one of first-frame, keep"),
+        ({"MAX_FRAMES": "0"}, "invalid MAX_FRAMES '0': expected an integer from 1 to 100000"),
         ({"QUALITY": "101"}, "invalid QUALITY '101': expected an integer from 1 to 100"),
         (
             {"OUTPUT_FORMAT": "tiff"},
@@ -110,6 +147,33 @@ def test_each_bad_value_is_named_with_what_was_expected(env: dict[str, str], mes
         config.load(env)
 
     assert message in str(raised.value)
+
+
+def test_cover_boxes_are_told_apart_from_boxes_to_fit_inside() -> None:
+    settings = config.load({"RESIZE_WIDTHS": "300x300:cover,300x300,200x100:contain,640"})
+
+    assert settings.specs == (
+        SizeSpec(300, 300, cover=True),
+        SizeSpec(300, 300),
+        SizeSpec(200, 100),
+        SizeSpec(640),
+    )
+    assert [s.label for s in settings.specs] == ["300x300-cover", "300x300", "200x100", "640"]
+
+
+def test_several_output_formats_and_the_one_format_alias() -> None:
+    assert config.load({"OUTPUT_FORMATS": " JPEG, webp ,avif"}).output_formats == (
+        "jpeg",
+        "webp",
+        "avif",
+    )
+    assert config.load({"OUTPUT_FORMAT": "webp"}).output_formats == ("webp",)
+    # Both, saying the same: no conflict.
+    both = {"OUTPUT_FORMAT": "webp", "OUTPUT_FORMATS": "webp"}
+    assert config.load(both).output_formats == ("webp",)
+    # One format needs no {ext}, several do.
+    assert config.load({"OUTPUT_FORMATS": "webp", "OUTPUT_KEY_TEMPLATE": "{prefix}{stem}-{width}"})
+    assert config.load({"CROP": "Center"}).crop == "centre"
 
 
 def test_every_problem_is_reported_at_once() -> None:

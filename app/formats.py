@@ -1,0 +1,73 @@
+"""Output formats: what S3 and naming need of each, OUTPUT_FORMATS for one image, the encoders.
+
+Every encoder's settings live in `encode`, in one place. AV1 (AVIF) is the costly
+one: libvips hands libheif's aom encoder `VIPS_CONCURRENCY` threads (all cores when
+unset) and it holds about 32 bytes per output pixel on top of ~5 MB while it runs
+(900x506 at effort 2: 14 MB peak, 0.3-0.5 s of one core; effort 4: 21 MB, ~4 s).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import NamedTuple
+
+import pyvips
+
+
+class Format(NamedTuple):
+    """What naming and S3 need to know of an output format."""
+
+    extension: str
+    content_type: str
+    alpha: bool  # False: transparency is flattened onto white
+    animated: bool = False  # can hold every frame of an animation
+
+
+FORMATS: dict[str, Format] = {
+    "jpeg": Format("jpg", "image/jpeg", alpha=False),
+    "png": Format("png", "image/png", alpha=True),
+    "webp": Format("webp", "image/webp", alpha=True, animated=True),
+    "avif": Format("avif", "image/avif", alpha=True),
+    "gif": Format("gif", "image/gif", alpha=True, animated=True),
+}
+
+# What OUTPUT_FORMATS may list: `source` keeps the input's format (GIF included,
+# which is never forced: its 256 colours only suit what was a GIF already).
+CHOICES = ("source", *(f for f in FORMATS if f != "gif"))
+
+# Encoder effort: libwebp's method and libheif/aom's effort (0-9, speed 9 - effort).
+# AVIF's effort 2 costs ~9x JPEG's encode at 900 wide; effort 4 is 8x that again for
+# ~11% fewer bytes, too slow for a function billed by the millisecond.
+WEBP_EFFORT = 2
+AVIF_EFFORT = 2
+# AV1 encodes at once in this process, whatever the number of objects and copies in
+# flight: each already runs VIPS_CONCURRENCY threads, so more only add memory (~15 MB
+# each at 900 wide) and no speed.
+_AV1_SLOTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+
+
+def resolve(wanted: tuple[str, ...], source_format: str | None) -> tuple[str, ...]:
+    """OUTPUT_FORMATS for one image: `source` is its own format (else JPEG); each once."""
+    resolved = (source_format or "jpeg" if fmt == "source" else fmt for fmt in wanted)
+    return tuple(dict.fromkeys(resolved))
+
+
+def encode(image: pyvips.Image, fmt: str, quality: int) -> bytes:
+    """`image` (8-bit sRGB; several frames stacked with `page-height`) encoded as `fmt`."""
+    # keep="none": no EXIF, XMP, IPTC or ICC leaves the function (GPS must not leak);
+    # the pixels are already sRGB, which is what a profile-less image means. An
+    # animation's frame delays and loop count are written whatever `keep` says.
+    if fmt == "jpeg":
+        data = image.jpegsave_buffer(Q=quality, keep="none", optimize_coding=True)
+    elif fmt == "png":
+        data = image.pngsave_buffer(keep="none", compression=6)
+    elif fmt == "webp":
+        data = image.webpsave_buffer(Q=quality, keep="none", effort=WEBP_EFFORT)
+    elif fmt == "avif":
+        data = image.heifsave_buffer(Q=quality, keep="none", compression="av1", effort=AVIF_EFFORT)
+    elif fmt == "gif":
+        data = image.gifsave_buffer(keep="none")
+    else:  # guarded by config validation; a bug if reached
+        raise ValueError(f"unknown output format {fmt!r}")
+    return bytes(data)
