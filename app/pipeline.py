@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from typing import Any, Protocol
 
-from app import imaging, naming
+from app import imaging, memory, naming
 from app.config import Settings
 from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientError
 from app.memory import MemoryBudget
@@ -62,7 +63,10 @@ def process(
     details: dict[str, Any] = {}
     start = time.perf_counter()
     try:
-        outputs = _run(ref, settings, store, details, deadline, budget)
+        # The object's share of the memory budget, taken before its decode and held
+        # until its last encode is done.
+        with ExitStack() as held:
+            outputs = _run(ref, settings, store, details, deadline, budget, held)
     except Skip as skip:
         return Outcome(ref, "skipped", str(skip), details=details)
     except PermanentError as error:
@@ -81,6 +85,7 @@ def _run(
     details: dict[str, Any],
     deadline: float | None,
     budget: MemoryBudget,
+    held: ExitStack,
 ) -> tuple[Output, ...]:
     out_bucket = settings.output_bucket_for(ref.bucket)
     reason = naming.skip_reason(
@@ -112,10 +117,11 @@ def _run(
             keys = {spec: _output_key(settings, ref, spec, fmt) for spec in settings.specs}
             if _up_to_date(store, out_bucket, list(keys.values()), download.etag):
                 raise Skip(f"up to date: every copy already exists for ETag {download.etag}")
-            with budget.hold(header.decode_bytes, ref.uri):
-                image = imaging.decode(
-                    source, header, settings.specs, ref.uri, flatten=not imaging.FORMATS[fmt].alpha
-                )
+            needed = memory.estimate(header, download.size, settings.specs, fmt)
+            held.enter_context(budget.hold(needed, ref.uri))
+            image = imaging.decode(
+                source, header, settings.specs, ref.uri, flatten=not imaging.FORMATS[fmt].alpha
+            )
         except BadImage:
             if download.failure is not None:  # the network, not the file, cut the stream
                 raise download.failure from None
