@@ -87,12 +87,14 @@ COSTS: dict[str, Cost] = {
     "other": Cost(64 * MB, 16.0, reads_whole=True),
 }
 
-# Bytes per output pixel that an encoder and the resize before it hold: what a wide
-# RESIZE_WIDTHS adds (measured by bench/memory.py, a 16 MP input to one 4000-wide copy).
-ENCODE_PER_PIXEL: dict[str, float] = {  # PLACEHOLDER
-    "jpeg": 4.0,
-    "png": 4.0,
-    "webp": 8.0,
+# Bytes per output pixel that a copy holds (the decode at its size, the resize and the
+# encoder), counted for every copy, as they are encoded at once: what a wide
+# RESIZE_WIDTHS adds. Measured by bench/memory.py, a 16 MP input to one 4000x3000 copy
+# against the default widths: JPEG 7.5, PNG 2.1, WebP 6.4, AVIF 22.3, GIF 6.8.
+ENCODE_PER_PIXEL: dict[str, float] = {
+    "jpeg": 8.0,
+    "png": 3.0,
+    "webp": 7.0,
     "avif": 24.0,
     "gif": 8.0,
 }

@@ -365,35 +365,56 @@ def encoders(made: dict[tuple[str, float], Path]) -> tuple[str, dict[str, float]
     return "\n".join(lines), per_pixel
 
 
-def mix(memory_mb: int, paths: list[Path]) -> dict[str, Any]:
+def invoke(job: dict[str, Any]) -> dict[str, Any]:
     """In this (fresh) process: the handler's module, as the runtime imports it, with
-    `memory_mb` of Lambda memory; then `paths` processed at once, as one event's
+    `memory_mb` of Lambda memory; `warm_rounds` invocations of OBJECT_CONCURRENCY
+    objects taken in turn from `warm_paths` (each on a new thread pool, as each
+    invocation makes its own), the RSS after each; then `paths` at once, as one event's
     records are (OBJECT_CONCURRENCY threads sharing the budget). The peak is the whole
-    process's, as Lambda counts it."""
-    os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(memory_mb)
+    process's, as Lambda counts it against the memory size."""
+    os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(job["memory_mb"])
     from concurrent.futures import ThreadPoolExecutor
 
     from app import handler, pipeline
-    from app.model import ObjectRef
+    from app.model import ObjectRef, Outcome
 
-    warm = bytes(picture(64, 48).jpegsave_buffer())
-    objects = {f"images/{i}-{p.name}": p.read_bytes() for i, p in enumerate(paths)}
-    store = MemoryStore({"images/warm.jpg": warm, **objects})
-    pipeline.process(ObjectRef("bench", "images/warm.jpg", len(warm)), handler.settings, store)
-    refs = [ObjectRef("bench", key, len(data)) for key, data in objects.items()]
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=handler.settings.object_concurrency) as pool:
-        outcomes = list(
-            pool.map(
-                lambda ref: pipeline.process(ref, handler.settings, store, None, handler.budget),
-                refs,
+    def at_once(refs: list[ObjectRef]) -> list[Outcome]:
+        with ThreadPoolExecutor(max_workers=handler.settings.object_concurrency) as pool:
+            return list(
+                pool.map(
+                    lambda r: pipeline.process(r, handler.settings, store, None, handler.budget),
+                    refs,
+                )
             )
-        )
+
+    warm = [Path(p) for p in job.get("warm_paths", [])] or [None]
+    small = bytes(picture(64, 48).jpegsave_buffer())
+    paths = [Path(p) for p in job["paths"]]
+    objects = {
+        f"images/{i}-{p.name if p else 'small.jpg'}": p.read_bytes() if p else small
+        for i, p in enumerate([*paths, *warm])
+    }
+    store = MemoryStore(objects)
+    refs = [ObjectRef("bench", key, len(data)) for key, data in objects.items()]
+    mixed, warming = refs[: len(paths)], refs[len(paths) :]
+    at_once(warming[:1])  # libraries and codec tables: not per object
+    rss: list[float] = []
+    statuses: dict[str, int] = {}
+    for round_ in range(job.get("warm_rounds", 0)):
+        take = handler.settings.object_concurrency
+        chosen = [warming[(round_ * take + i) % len(warming)] for i in range(take)]
+        for outcome in at_once(chosen):
+            statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+        rss.append(_status()["VmRSS"] / MB)
+    start = time.perf_counter()
+    outcomes = at_once(mixed)
     return {
-        "memory_mb": memory_mb,
+        "memory_mb": job["memory_mb"],
         "peak_mb": peak() / MB,
         "seconds": time.perf_counter() - start,
         "outcomes": [[o.status, o.reason] for o in outcomes],
+        "warm_rss_mb": rss,
+        "warm_statuses": statuses,
     }
 
 
@@ -451,13 +472,10 @@ def mixes(made: dict[tuple[str, float], Path]) -> tuple[str, list[dict[str, Any]
         if len(paths) < len(members):
             continue
         for memory_mb in MEMORY_SIZES:
-            result = run_worker(["--mix", str(memory_mb), *map(str, paths)])
+            job = {"memory_mb": memory_mb, "paths": [str(p) for p in paths]}
+            result = run_worker(["--invoke", json.dumps(job)])
             rows.append({"mix": what, **result})
-            counts: dict[str, int] = {}
-            for status, reason in result["outcomes"]:
-                label = status if status == "processed" else f"{status}: {reason}"
-                counts[label] = counts.get(label, 0) + 1
-            told = "; ".join(f"{n} {label}" for label, n in counts.items())
+            told = _told(result["outcomes"])
             under = "yes" if result["peak_mb"] < memory_mb else "**NO**"
             lines.append(
                 f"| {what} | {memory_mb} | {result['peak_mb']:.0f} | {under} "
@@ -467,44 +485,53 @@ def mixes(made: dict[tuple[str, float], Path]) -> tuple[str, list[dict[str, Any]
     return "\n".join(lines), rows
 
 
-def warm(rounds: int, paths: list[Path]) -> dict[str, Any]:
-    """In this (fresh) process: `rounds` invocations of the handler's shape, each
-    `paths` at once on a new thread pool (as each invocation makes its own); the RSS
-    after each round."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from app import handler, pipeline
-    from app.model import ObjectRef
-
-    objects = {f"images/{i}-{p.name}": p.read_bytes() for i, p in enumerate(paths)}
-    store = MemoryStore(objects)
-    refs = [ObjectRef("bench", key, len(data)) for key, data in objects.items()]
-    rss = []
-    statuses: dict[str, int] = {}
-    for _ in range(rounds):
-        with ThreadPoolExecutor(max_workers=handler.settings.object_concurrency) as pool:
-            for outcome in pool.map(
-                lambda ref: pipeline.process(ref, handler.settings, store, None, handler.budget),
-                refs,
-            ):
-                statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
-        rss.append(_status()["VmRSS"] / MB)
-    return {"objects": rounds * len(refs), "rss_mb": rss, "statuses": statuses}
+WORST = MIXES[-1]  # what a warm process runs at the end
 
 
 def warm_report(made: dict[tuple[str, float], Path], rounds: int) -> tuple[str, dict[str, Any]]:
-    paths = [path for (_, megapixels), path in made.items() if megapixels == 1]
-    result = run_worker(["--warm", str(rounds), *map(str, paths)])
-    rss = result["rss_mb"]
-    tenth = max(1, len(rss) // 10)
-    text = (
-        f"{result['objects']} objects ({len(paths)} kinds at 1 MP, {len(paths)} at once, "
-        f"{rounds} rounds) through one process: RSS {rss[0]:.0f} MB after the first round, "
-        f"{rss[tenth - 1]:.0f} after {tenth}, {max(rss):.0f} at most, {rss[-1]:.0f} at the "
-        f"end; growth over the last 90%: {rss[-1] - rss[tenth - 1]:+.0f} MB "
-        f"({', '.join(f'{n} {s}' for s, n in result['statuses'].items())})."
-    )
-    return text, result
+    """`rounds` invocations of small objects of every kind through one process, at each
+    memory size; then the worst mix in that warm process."""
+    warm_paths = [str(path) for (_, megapixels), path in made.items() if megapixels == 1]
+    worst = [str(made[m]) for m in WORST[1] if m in made]
+    lines = []
+    results = []
+    for memory_mb in MEMORY_SIZES:
+        job = {
+            "memory_mb": memory_mb,
+            "warm_rounds": rounds,
+            "warm_paths": warm_paths,
+            "paths": worst if len(worst) == len(WORST[1]) else [],
+        }
+        result = run_worker(["--invoke", json.dumps(job)])
+        results.append(result)
+        rss = result["warm_rss_mb"]
+        tenth = max(1, len(rss) // 10)
+        objects = sum(result["warm_statuses"].values())
+        lines.append(
+            f"- {memory_mb} MB: {objects} objects ({len(warm_paths)} kinds at 1 MP, "
+            f"{rounds} invocations of {objects // max(1, rounds)}) through one process: "
+            f"RSS {rss[0]:.0f} MB after the first invocation, {rss[tenth - 1]:.0f} after "
+            f"{tenth}, {max(rss):.0f} at most, {rss[-1]:.0f} after the last; over the last "
+            f"90%: {rss[-1] - rss[tenth - 1]:+.0f} MB "
+            f"({', '.join(f'{n} {s}' for s, n in result['warm_statuses'].items())})."
+        )
+        if result["outcomes"]:
+            under = "under" if result["peak_mb"] < memory_mb else "**OVER**"
+            lines[-1] += (
+                f" Then {WORST[0]}: the process's peak {result['peak_mb']:.0f} MB, {under} "
+                f"{memory_mb} ({_told(result['outcomes'])})."
+            )
+    return "\n".join(lines), {"runs": results}
+
+
+def _told(outcomes: list[list[str]]) -> str:
+    """Outcomes counted by status and reason (less the object's name)."""
+    counts: dict[str, int] = {}
+    for status, reason in outcomes:
+        why = reason.split(" ", 1)[-1] if reason else ""
+        label = status if status == "processed" else f"{status}: ... {why}"
+        counts[label] = counts.get(label, 0) + 1
+    return "; ".join(f"{n} {label}" for label, n in counts.items())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -518,20 +545,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sections", default="loaders,encoders,mixes,warm", help="which sections to run"
     )
-    parser.add_argument("--rounds", type=int, default=40, help="warm-process rounds (default 40)")
+    parser.add_argument(
+        "--rounds", type=int, default=100, help="warm-process invocations (default 100)"
+    )
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--mix", nargs="+", help=argparse.SUPPRESS)
-    parser.add_argument("--warm", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--invoke", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:  # the workers: one JSON line each
         print(json.dumps(measure(args.measure)))
         return 0
-    if args.mix:
-        print(json.dumps(mix(int(args.mix[0]), [Path(p) for p in args.mix[1:]])))
-        return 0
-    if args.warm:
-        print(json.dumps(warm(int(args.warm[0]), [Path(p) for p in args.warm[1:]])))
+    if args.invoke:
+        print(json.dumps(invoke(json.loads(args.invoke))))
         return 0
 
     wanted = args.only.split(",") if args.only else [""]
@@ -545,6 +570,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"#### {title}\n\n{section(report)}\n", flush=True)
     print(f"({time.perf_counter() - start:.0f} s in all)")
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
