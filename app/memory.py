@@ -24,8 +24,10 @@ from app.errors import InputTooLarge
 from app.imaging import Header, SizeSpec
 
 MB = 1024 * 1024
-# What the runtime, the libraries and their thread pools take beside the objects
-# (the warm handler process, before any object: about 110 MB; see bench/memory.py).
+# What the runtime, the libraries and their thread pools take beside the objects: the
+# handler process holds 69 MB fresh, 250-300 MB RSS warm after hundreds of objects
+# (freed memory glibc keeps for reuse); the worst four objects at once still peaked
+# 213 MB under 1024 MB in such a warm process (bench/memory.py).
 RESERVED_BYTES = 256 * MB
 # Over the fitted line: the measured peaks vary by a few percent from run to run.
 MARGIN = 1.1
@@ -40,45 +42,45 @@ class Cost:
     reads_whole: bool = False  # the loader maps the whole object: its bytes count too
 
 
-# Fitted by bench/memory.py: the peak RSS that one `pipeline.process` adds to a warm
-# process (VmHWM after, less VmRSS before), default settings (300,600,900 wide,
-# OUTPUT_FORMAT source), 2 cores, MALLOC_ARENA_MAX=2, libvips 8.18 (pyvips-binary), at
-# 1, 4, 16, 48 and 100 MP (4:3). per_pixel is the least-squares slope, rounded up; fixed
-# puts every measured peak at or under the line. Each comment gives the peaks measured
-# at 1 / 16 / 100 MP, in MB, and what the decoder holds.
+# Fitted by bench/memory.py (2026-11-22; the README shows the table): the peak RSS that
+# one `pipeline.process` adds to a warm process (VmHWM after, less VmRSS before), default
+# settings (300,600,900 wide, OUTPUT_FORMAT source), 2 cores, MALLOC_ARENA_MAX=2,
+# libvips 8.18 (pyvips-binary), at 1, 4, 16, 48 and 100 MP (4:3). per_pixel is the
+# least-squares slope, rounded up; fixed puts every measured peak at or under the line.
+# Each comment gives the peaks measured at 1 / 16 / 100 MP, in MB, and what is held.
 COSTS: dict[str, Cost] = {
-    # 7-20 MB at any size: libjpeg streams, the DCT-scaled rows are reduced as they come.
+    # 6-15 MB at any size: libjpeg streams, the DCT-scaled rows are reduced as they come.
     "jpeg": Cost(24 * MB, 0.0),
-    # 12 / 94 / 577 (4:4:4): every DCT coefficient, 2 bytes a sample.
+    # 10 / 95 / 578 (4:4:4): every DCT coefficient, 2 bytes a sample.
     "jpeg progressive": Cost(16 * MB, 6.0),
-    # 10 / 49 / 292 at 4:2:0 (2.95 bytes a pixel); libvips calls every subsampled
+    # 8 / 54 / 292 at 4:2:0 (2.95 bytes a pixel); libvips calls every subsampled
     # JPEG 4:2:0, and a 4:2:2 one holds 4/3 as much: 4 bytes a pixel.
     "jpeg progressive subsampled": Cost(24 * MB, 4.0),
-    # 7 / 31 / 79 (8-bit RGB): streams; what grows is the resize's line buffers.
+    # 6 / 31 / 80 (8-bit RGB): streams; what grows is the resize's line buffers.
     "png": Cost(24 * MB, 0.8),
-    # 10 / 75 / 372: the whole bitmap, then the resize.
+    # 9 / 77 / 370: the whole bitmap, then the resize.
     "png interlaced": Cost(24 * MB, 3.8),
-    # 21 / 141 / 371 (16-bit RGBA): streams, but premultiplied alpha is resized in float.
+    # 28 / 141 / 372 (16-bit RGBA): streams, but premultiplied alpha is resized in float.
     "png deep or alpha": Cost(96 * MB, 3.5),
-    # 34 / 248 / 1130 (16-bit RGBA): the 16-bit bitmap and the float resize.
+    # 33 / 248 / 1130 (16-bit RGBA): the 16-bit bitmap and the float resize.
     "png interlaced deep or alpha": Cost(80 * MB, 11.5),
-    # Lossy 6 / 6 / 8 (libwebp decodes scaled), lossless 10 / 63 / 385 (the whole
-    # ARGB bitmap); the header does not tell them apart. With alpha, lossless 20 / 64 /
-    # 385, lossy 27 / 55 / 278 (its 85 MB file in memory).
+    # Lossy 6 / 6 / 7 (libwebp decodes scaled), lossless 10 / 64 / 385 (the whole
+    # ARGB bitmap); the header does not tell them apart. With alpha, lossless 23 / 64 /
+    # 383, lossy 27 / 53 / 275 (its 85 MB file in memory).
     "webp": Cost(24 * MB, 4.0, reads_whole=True),
-    # 3 small frames on the canvas 30 / 94 / 466, 2 full frames 21 / 64 / 384: the
+    # 3 small frames on the canvas 24 / 102 / 476, 2 full frames 16 / 63 / 384: the
     # canvas, composited in RGBA. Only the first frame is decoded, whatever the count.
     "webp animated": Cost(40 * MB, 4.6, reads_whole=True),
-    # 27 / 238 / 1430 (700 at 48 MP): libheif's YUV planes, the decoder's frame
+    # 34 / 238 / 1432 (689 at 48 MP): libheif's YUV planes, the decoder's frame
     # buffers and the RGB bitmap. Four 48 MP AVIFs at once need 2.8 GB.
     "heif": Cost(16 * MB, 15.0, reads_whole=True),
-    # 10-bit RGBA: 38 / 311 (943 at 48 MP): 16-bit planes.
+    # 10-bit RGBA: 55 / 331 (905 at 48 MP): 16-bit planes.
     "heif deep or alpha": Cost(24 * MB, 20.5, reads_whole=True),
     # 27 / 86 / 458: libnsgif's RGBA frame and libvips' copy of it.
     "gif": Cost(24 * MB, 4.6, reads_whole=True),
-    # 2 frames 42 / 102 (267 at 48 MP): as a still, and the previous frame for disposal.
+    # 2 frames 44 / 101 (266 at 48 MP): as a still, and the previous frame for disposal.
     "gif animated": Cost(40 * MB, 5.1, reads_whole=True),
-    # Strips 13 / 33 / 79, tiles 12 / 26 / 75. But a TIFF may hold its whole image in
+    # Strips 9 / 38 / 78, tiles 12 / 26 / 64. But a TIFF may hold its whole image in
     # one strip or tile, which libtiff decodes at once, and the header does not say:
     # count the bitmap.
     "tiff": Cost(24 * MB, 3.0, reads_whole=True),
@@ -90,7 +92,7 @@ COSTS: dict[str, Cost] = {
 # Bytes per output pixel that a copy holds (the decode at its size, the resize and the
 # encoder), counted for every copy, as they are encoded at once: what a wide
 # RESIZE_WIDTHS adds. Measured by bench/memory.py, a 16 MP input to one 4000x3000 copy
-# against the default widths: JPEG 7.5, PNG 2.1, WebP 6.4, AVIF 22.3, GIF 6.8.
+# against the default widths: JPEG 7.9, PNG 1.9, WebP 6.6, AVIF 23.5, GIF 6.8.
 ENCODE_PER_PIXEL: dict[str, float] = {
     "jpeg": 8.0,
     "png": 3.0,
