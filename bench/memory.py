@@ -10,14 +10,17 @@ what the object added to the process's peak RSS: VmHWM after it, less VmRSS befo
 image of the same kind, so that libraries, codec tables and thread pools are counted
 once, in the runtime's reserve, not per object.
 
-Then (not with --quick): four of the worst objects at once, as one event's records
-run, through a budget of 1024 and 1769 MB (the whole process's peak against the
-memory size), and a few hundred small objects through one warm process (RSS growth).
+Then (not with --quick): what each output format adds per output pixel; four of the
+worst objects at once, as one event's records run, in a process that imports the
+handler with 1024 and 1769 MB of Lambda memory (the whole process's peak against the
+memory size); and a few hundred small objects of every kind through one warm process
+(its RSS after each invocation), then the worst mix in that warm process.
 
-Images are made once per run into a temporary directory and removed after. The
-animated ones, and the larger still GIFs, are tiny files whose header claims a large
-canvas (as a 144-byte WebP can claim 9999x9999): what a decoder holds follows the
-canvas, not the file. Prints markdown; `--json PATH` also writes the numbers.
+Images are made once per run into a temporary directory and removed after (about 3 of
+the 8-10 minutes a full run takes here; --quick: 30 s). Smooth gradients, so that
+100 MP PNGs stay under MAX_INPUT_BYTES. One animated WebP is a tiny file whose header
+claims a large canvas (as a 144-byte WebP can claim 9999x9999): what its decoder holds
+follows the canvas, not the file. Prints markdown; `--json PATH` also writes the numbers.
 """
 
 from __future__ import annotations
