@@ -83,7 +83,8 @@ COSTS: dict[str, Cost] = {
     "gif animated": Cost(40 * MB, 5.1, reads_whole=True),
     # Strips 9 / 38 / 78, tiles 12 / 26 / 64. But a TIFF may hold its whole image in
     # one strip or tile, which libtiff decodes at once, and the header does not say:
-    # count the bitmap.
+    # count the bitmap. The file is read whole: a 48 MB 16 MP TIFF of noise peaked at
+    # 80 MB, 42 above a smooth one.
     "tiff": Cost(24 * MB, 3.0, reads_whole=True),
     # Not measured (any other loader libvips lets through): as if it held the image
     # as a float RGBA bitmap, and its input.
