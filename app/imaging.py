@@ -72,22 +72,13 @@ class Header:
     pages: int
     bands: int = 3
     sample_bytes: int = 1
-    interlaced: bool = False
+    interlaced: bool = False  # progressive JPEG, interlaced PNG
+    subsampled: bool = False  # a JPEG's chroma is subsampled (libvips: not 4:4:4)
 
     @property
     def kind(self) -> str:
         """The loader's format: `jpegload_source` -> `jpeg`."""
         return self.loader.removesuffix("load_source").removesuffix("load")
-
-    @property
-    def decode_bytes(self) -> int:
-        """What the decoder holds beyond streaming buffers: nothing for a stream it can
-        read row by row, else (progressive JPEG, interlaced PNG, GIF, WebP, AVIF...) the
-        whole image, as DCT coefficients (2 bytes a sample) or as pixels."""
-        if self.kind in ("jpeg", "png") and not self.interlaced:
-            return 0
-        sample = 2 if self.kind == "jpeg" else self.sample_bytes
-        return self.width * self.height * self.bands * sample
 
     @property
     def source_format(self) -> str | None:
@@ -140,8 +131,18 @@ def read_header(
         raise BadImage(f"{name} is damaged: its header {reason}")
     interlaced = bool(image.get_typeof("interlaced") and image.get("interlaced"))
     sample_bytes = 2 if image.format in ("ushort", "short") else 1
+    subsampled = bool(
+        image.get_typeof("jpeg-chroma-subsample") and image.get("jpeg-chroma-subsample") != "4:4:4"
+    )
     return Header(
-        width, height, image.get("vips-loader"), pages, image.bands, sample_bytes, interlaced
+        width,
+        height,
+        image.get("vips-loader"),
+        pages,
+        image.bands,
+        sample_bytes,
+        interlaced,
+        subsampled,
     )
 
 

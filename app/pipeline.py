@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pyvips
 
-from app import animation, formats, freshness, imaging, naming, order
+from app import animation, formats, freshness, imaging, memory, naming, order
 from app import deadline as time_left
 from app.config import Settings
 from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientError
@@ -71,7 +72,10 @@ def process(
     details: dict[str, Any] = {}
     start = time.perf_counter()
     try:
-        outputs = _run(ref, settings, store, details, deadline, budget)
+        # The object's share of the memory budget, taken before its decode and held
+        # until its last encode is done.
+        with ExitStack() as held:
+            outputs = _run(ref, settings, store, details, deadline, budget, held)
     except Skip as skip:
         return Outcome(ref, "skipped", str(skip), details=details)
     except PermanentError as error:
@@ -90,6 +94,7 @@ def _run(
     details: dict[str, Any],
     deadline: float | None,
     budget: MemoryBudget,
+    held: ExitStack,
 ) -> tuple[Output, ...]:
     out_bucket = settings.output_bucket_for(ref.bucket)
     conflict = settings.conflict_in(ref.bucket)
@@ -134,7 +139,9 @@ def _run(
                 _skip_if_up_to_date(store, settings, ref, out_bucket, source_format, head.etag)
             fmts = imaging.output_formats(header, settings.output_formats)
             keys = _output_keys(settings, ref, fmts)
-            decoded = _decode(source, header, fmts, settings, ref, deadline, budget)
+            decoded = _decode(
+                source, header, download.size, fmts, settings, ref, deadline, budget, held
+            )
         except BadImage:
             if download.failure is not None:  # the network, not the file, cut the stream
                 raise download.failure from None
@@ -198,25 +205,32 @@ def _run(
 def _decode(
     source: pyvips.Source,
     header: imaging.Header,
+    input_bytes: int,
     fmts: tuple[str, ...],
     settings: Settings,
     ref: ObjectRef,
     deadline: float | None,
     budget: MemoryBudget,
+    held: ExitStack,
 ) -> _Decoded:
     """The one decode: every frame of a kept animation, else one image (alpha kept
-    if any format keeps it; each copy without alpha is flattened on its own)."""
+    if any format keeps it; each copy without alpha is flattened on its own).
+
+    The object's share of the memory budget (app/memory.py) is taken here and held in
+    `held` until its last encode is done."""
     animated = animation.kept(header, settings.animation, fmts)
     if animated:
         animation.check(header, settings.max_frames, settings.max_input_pixels, ref.uri)
-    needed = animation.decode_bytes(header, settings.specs) if animated else header.decode_bytes
-    with budget.hold(needed, ref.uri):
-        _check_left(ref, deadline, "decoding")
-        if animated:
-            return _Decoded(header, animation.decode(source, header, settings.specs, ref.uri), True)
-        flatten = not any(imaging.FORMATS[fmt].alpha for fmt in fmts)
-        image = imaging.decode(source, header, settings.specs, ref.uri, flatten=flatten)
-        return _Decoded(header, image, False)
+        needed = animation.decode_bytes(header, settings.specs)
+    else:
+        needed = memory.estimate(header, input_bytes, settings.specs, fmts)
+    held.enter_context(budget.hold(needed, ref.uri))
+    _check_left(ref, deadline, "decoding")
+    if animated:
+        return _Decoded(header, animation.decode(source, header, settings.specs, ref.uri), True)
+    flatten = not any(imaging.FORMATS[fmt].alpha for fmt in fmts)
+    image = imaging.decode(source, header, settings.specs, ref.uri, flatten=flatten)
+    return _Decoded(header, image, False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,14 @@
-"""The memory budget: whole-image decodes wait for each other and never exceed it."""
+"""The memory model and budget: every object takes its estimate; together they never exceed it.
+
+That each estimate covers what the decoder really holds is measured in
+tests/integration/test_memory_peak.py (bench/memory.py, in fresh processes).
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -10,23 +17,78 @@ import pytest
 import pyvips
 
 from app.errors import InputTooLarge
-from app.imaging import read_header
-from app.memory import MB, MemoryBudget
+from app.imaging import Header, SizeSpec, read_header
+from app.memory import COSTS, MB, MemoryBudget, cost_class, estimate
+
+DEFAULT = (SizeSpec(300), SizeSpec(600), SizeSpec(900))
 
 
-def header_of(data: bytes):
+def header_of(data: bytes) -> Header:
     return read_header(pyvips.Source.new_from_memory(data), 10**9, "x")
 
 
-def test_only_whole_image_decodes_take_memory():
-    assert header_of(images.jpeg(400, 300)).decode_bytes == 0
-    assert header_of(images.png(400, 300)).decode_bytes == 0
-    assert header_of(images.progressive_jpeg(400, 300)).decode_bytes == 400 * 300 * 3 * 2
-    assert header_of(images.webp(400, 300)).decode_bytes == 400 * 300 * 3
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (images.jpeg(400, 300), "jpeg"),
+        (images.progressive_jpeg(400, 300), "jpeg progressive subsampled"),
+        (
+            bytes(images.upright(400, 300).jpegsave_buffer(interlace=True, subsample_mode="off")),
+            "jpeg progressive",
+        ),
+        (images.png(400, 300), "png"),
+        (bytes(images.upright(400, 300).pngsave_buffer(interlace=True)), "png interlaced"),
+        (images.sixteen_bit_png(), "png deep or alpha"),
+        (images.alpha_png(), "png deep or alpha"),
+        (images.webp(400, 300), "webp"),
+        (images.avif(400, 300), "heif"),
+        (images.gif(400, 300), "gif"),
+        (images.animated_gif(), "gif animated"),
+        (bytes(images.upright(400, 300).tiffsave_buffer()), "tiff"),
+    ],
+)
+def test_each_loader_falls_in_its_measured_class(data: bytes, expected: str):
+    assert cost_class(header_of(data)) == expected
+    assert expected in COSTS
+
+
+def test_every_decode_takes_memory_even_a_streaming_one():
+    assert estimate(header_of(images.jpeg(400, 300)), 10_000, DEFAULT, ("jpeg",)) >= 8 * MB
+
+
+def test_the_estimate_grows_with_pixels_and_with_what_the_decoder_holds():
+    small = Header(2000, 1500, "heifload_source", 1)
+    large = Header(8000, 6000, "heifload_source", 1)
+    baseline = Header(8000, 6000, "jpegload_source", 1)
+    progressive = Header(8000, 6000, "jpegload_source", 1, interlaced=True, subsampled=True)
+
+    def mb(header: Header) -> float:
+        return estimate(header, None, DEFAULT, ("jpeg",)) / MB
+
+    # An AVIF holds ~15 bytes a pixel; a progressive JPEG its coefficients; a baseline streams.
+    assert mb(large) > 600 and mb(large) > 10 * mb(small) / 2
+    assert mb(baseline) < 40 < mb(progressive) < mb(large)
+
+
+def test_a_loader_that_reads_the_whole_object_counts_its_bytes():
+    header = Header(2000, 1500, "webpload_source", 1)
+    assert estimate(header, 50 * MB, DEFAULT, ("webp",)) >= estimate(
+        header, 0, DEFAULT, ("webp",)
+    ) + (100 * MB)
+
+
+def test_large_outputs_count_their_encode():
+    header = Header(8000, 6000, "jpegload_source", 1)
+    wide = (SizeSpec(8000),)
+    assert (
+        estimate(header, None, wide, ("avif",))
+        > estimate(header, None, DEFAULT, ("avif",)) + 100 * MB
+    )
 
 
 def test_budget_comes_from_the_lambda_memory_size():
     assert MemoryBudget.for_lambda("1769").total == (1769 - 256) * MB
+    assert MemoryBudget.for_lambda("1024").total == (1024 - 256) * MB
     assert MemoryBudget.for_lambda(None).total is None  # not in Lambda: no limit
     with MemoryBudget.for_lambda(None).hold(10**12, "x"):
         pass
@@ -62,3 +124,34 @@ def test_more_than_the_whole_budget_fails_with_both_numbers():
         MemoryBudget(100 * MB).hold(200 * MB, "s3://b/k.jpg"),
     ):
         pass
+
+
+RELEASE = """
+from pathlib import Path
+from app.memory import release_freed
+
+def rss():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+
+blocks = [bytes(600) for _ in range(300_000)]  # on malloc's heap (past Python's 512)
+kept = blocks[::100]  # pins the heap: nothing is freed back from its top
+del blocks
+freed = rss()
+release_freed()
+print(freed, rss())
+"""
+
+
+def test_release_freed_gives_freed_heap_memory_back_to_the_system():
+    out = subprocess.run(
+        [sys.executable, "-c", RELEASE],
+        env={**os.environ, "MALLOC_ARENA_MAX": "2"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    before, after = map(int, out.stdout.split())
+    assert before - after > 100, (before, after)  # of ~180 MB held for reuse
