@@ -219,11 +219,10 @@ def _decode(
     The object's share of the memory budget (app/memory.py) is taken here and held in
     `held` until its last encode is done."""
     animated = animation.kept(header, settings.animation, fmts)
+    needed = memory.estimate(header, input_bytes, settings.specs, fmts)
     if animated:
         animation.check(header, settings.max_frames, settings.max_input_pixels, ref.uri)
-        needed = animation.decode_bytes(header, settings.specs)
-    else:
-        needed = memory.estimate(header, input_bytes, settings.specs, fmts)
+        needed += animation.decode_bytes(header, settings.specs)  # every frame, each size
     held.enter_context(budget.hold(needed, ref.uri))
     _check_left(ref, deadline, "decoding")
     if animated:
