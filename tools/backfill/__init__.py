@@ -10,3 +10,7 @@ Two engines run the same tasks (S3 Batch Operations schema 2.0 events, one objec
     progress.py  tasks done and failed, a bar, an ETA; one line at a time when not a TTY
     summary.py   the results counted, and failures grouped by reason
 """
+
+
+class Refused(Exception):
+    """An input or a state that stops the backfill before it changes anything (exit 2)."""

@@ -13,14 +13,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from app import config
 from app.errors import ConfigError
-from tools.backfill import objects
+from tools.backfill import Refused, objects
 
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 FUNCTION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-class Refused(Exception):
-    """An input or a state that stops the backfill before it changes anything (exit 2)."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -86,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     except Refused as refusal:
         print(f"backfill: {refusal}", file=sys.stderr)
         return 2
+    except (BotoCoreError, ClientError) as error:  # after a change: not a refusal
+        print(f"backfill: an AWS call failed: {error}", file=sys.stderr)
+        return 1
 
 
 def _local(args: argparse.Namespace) -> int:

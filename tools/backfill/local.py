@@ -80,7 +80,7 @@ def _task(
             reply = handler(
                 tasks.event(job_id, bucket, key), LambdaContext(remaining_ms=timeout_ms)
             )
-        except Exception as error:  # what Lambda reports as a function error
+        except Exception as error:  # noqa: BLE001 (what Lambda reports as a function error)
             result = tasks.Result(
                 key, "failed", f"function error: {type(error).__name__}: {error}", retry=True
             )

@@ -18,12 +18,15 @@ def reason_of(result: Result, bucket: str) -> str:
     return re.sub(r'ETag "?[0-9a-f]{32}(-\d+)?"?', "ETag <etag>", text)
 
 
-def render(results: Iterable[Result], bucket: str, left_out: Counter[str]) -> str:
+def render(
+    results: Iterable[Result], bucket: str, left_out: Counter[str], headline: str | None = None
+) -> str:
     """Counts by kind, reasons for skips and failures, each with a few of its keys."""
     results = list(results)
     counts = Counter(r.kind for r in results)
     lines = [
-        f"Done: {len(results)} objects: {counts['made']} made, "
+        headline
+        or f"Done: {len(results)} objects: {counts['made']} made, "
         f"{counts['up to date']} skipped as up to date, {counts['skipped']} skipped, "
         f"{counts['failed']} failed"
     ]
