@@ -38,6 +38,7 @@ for arg in "$@"; do
 done
 here="$PWD"  # relative paths in the arguments (--log-file) are the caller's
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/setup.sh
 source "$root/scripts/setup.sh"
 cd "$here"
 PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" exec "$root/.venv/bin/python" -m tools.backfill "$@"

@@ -63,7 +63,7 @@ class Calls:
     def client(self, service: str) -> Any:
         """One client per service; S3 Control's adapted to a local endpoint (see below)."""
         if service not in self._clients:
-            client = self.session.client(service)
+            client = self.session.client(service)  # type: ignore[call-overload]
             if service == "s3control":
                 _local_endpoint(client)
             self._clients[service] = client

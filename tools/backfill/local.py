@@ -39,7 +39,7 @@ def load_handler(log: TextIO) -> Handler:
     stream_handler = handler.logger.registered_handler
     if isinstance(stream_handler, logging.StreamHandler):
         stream_handler.setStream(log)
-    return handler.handler  # type: ignore[no-any-return]
+    return handler.handler
 
 
 def run(
