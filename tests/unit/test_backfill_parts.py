@@ -10,8 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app import config, events
-from tools.backfill import objects, summary, tasks
-from tools.backfill.aws import report_failures
+from tools.backfill import objects, report, summary, tasks
 from tools.backfill.progress import Progress
 
 KEYS = ["images/a b.jpg", "images/a+b.jpg", 'images/é,"x".png', "images/100%.jpg", "images/~"]
@@ -63,7 +62,7 @@ def test_report_rows_in_aws_documented_layout_become_failures() -> None:
         '"s3://b/images/my photo+1.jpg is not an image, sorry"\n'
         "b,images/ok.jpg,,succeeded,,200,wrote 3 copies\n"
     )
-    [timeout, bad] = report_failures(row)
+    [timeout, bad] = report.rows(row)
     assert timeout == tasks.Result(
         "image_14975",
         "failed",

@@ -13,20 +13,17 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
 import time
 import uuid
-from urllib.parse import unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app import config
 from app.config import Settings
 from app.errors import ConfigError
-from tools.backfill import Refused, objects, summary, tasks
+from tools.backfill import Refused, objects, report, summary, tasks
 from tools.backfill.calls import Calls, Offline
 from tools.backfill.progress import Progress
 
@@ -166,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"Job {job_id}: aws s3control describe-job --account-id {account} --job-id {job_id}")
         return 0
     status, succeeded, failed_n, reasons = _wait(calls, account, job_id, args.poll)
-    failures = _report(calls, report_bucket, f"{report_prefix}/job-{job_id}/manifest.json")
+    failures = report.failures(calls, report_bucket, f"{report_prefix}/job-{job_id}/manifest.json")
     headline = (
         f"Job {job_id} {status}: {succeeded + failed_n} objects: {succeeded} succeeded "
         f"(made, or skipped as up to date), {failed_n} failed"
@@ -304,32 +301,3 @@ def _wait(calls: Calls, account: str, job_id: str, poll: float) -> tuple[str, in
                 reasons,
             )
         time.sleep(poll)
-
-
-def _report(calls: Calls, bucket: str, key: str) -> list[tasks.Result]:
-    """The failed tasks of the completion report (its manifest.json names the CSVs)."""
-    try:
-        index = json.loads(calls.read("s3", "GetObject", Bucket=bucket, Key=key)["Body"].read())
-    except ClientError as error:
-        print(f"backfill: no completion report at s3://{bucket}/{key} ({error})", file=sys.stderr)
-        return []
-    failures = []
-    for part in index.get("Results", []):
-        if part.get("TaskExecutionStatus") != "failed":
-            continue
-        body = calls.client("s3").get_object(Bucket=part["Bucket"], Key=part["Key"])["Body"].read()
-        failures += report_failures(body.decode())
-    return failures
-
-
-def report_failures(text: str) -> list[tasks.Result]:
-    """Rows of a Report_CSV_20180820 file: Bucket, Key, VersionId, TaskStatus, ErrorCode,
-    HTTPStatusCode, ResultMessage (keys URL-encoded as in the manifest)."""
-    results = []
-    for row in csv.reader(io.StringIO(text)):
-        if len(row) < 7 or row[3] != "failed":
-            continue
-        # AWS's own example puts the HTTP status before the code: take whichever is a name.
-        code = row[4] if not row[4].isdigit() else row[5]
-        results.append(tasks.classify(unquote_plus(row[1]), code, ",".join(row[6:])))
-    return results
