@@ -1,0 +1,1 @@
+"""Operator tools that run beside the function, never inside its image."""
