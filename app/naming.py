@@ -64,6 +64,18 @@ def output_key(
     return key
 
 
+def manifest_key(template: str, source_key: str, source_prefix: str, output_prefix: str) -> str:
+    """The key of the manifest of `source_key` (MANIFEST_KEY_TEMPLATE; {ext} is `json`)."""
+    return output_key(
+        template,
+        source_key=source_key,
+        source_prefix=source_prefix,
+        output_prefix=output_prefix,
+        width="",
+        ext="json",
+    )
+
+
 def render(template: str, fields: dict[str, str]) -> str:
     """`template` with its placeholders filled; ValueError for anything but a plain one.
 

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from app import deadline as time_left
-from app import freshness, imaging, naming
+from app import freshness, imaging, manifest, naming
 from app.config import Settings
 from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientError
 from app.memory import MemoryBudget
@@ -181,7 +181,21 @@ def _run(
     # Per-rendition sums: they overlap, so they may add up to more than the lap above.
     details["encode_ms"] = round(sum(encode for _, encode, _ in written) * 1000, 1)
     details["upload_ms"] = round(sum(upload for _, _, upload in written) * 1000, 1)
-    return tuple(output for output, _, _ in written)
+    outputs = tuple(output for output, _, _ in written)
+    manifest_key = _manifest_key(settings, ref)
+    if manifest_key is not None:  # last: a manifest is only ever there beside its copies
+        _check_left(ref, deadline, f"writing {manifest_key}")
+        store.put(
+            out_bucket,
+            manifest_key,
+            manifest.build(ref, head.etag, (header.width, header.height), outputs, image),
+            content_type=manifest.CONTENT_TYPE,
+            cache_control=settings.cache_control,
+            metadata=metadata,
+        )
+        details["manifest"] = manifest_key
+        clock.lap("manifest_ms")
+    return outputs
 
 
 def _output_keys(settings: Settings, ref: ObjectRef, fmt: str) -> dict[imaging.SizeSpec, str]:
@@ -196,22 +210,40 @@ def _output_keys(settings: Settings, ref: ObjectRef, fmt: str) -> dict[imaging.S
             width=spec.label,
             ext=imaging.FORMATS[fmt].extension,
         )
-        escape = naming.escape_reason(key, settings.output_prefix)
-        if escape:
-            raise PermanentError(
-                f"output key {key!r} for {ref.uri} would leave OUTPUT_PREFIX "
-                f"{settings.output_prefix!r} ({escape}); nothing written"
-            )
-        keys[spec] = key
+        keys[spec] = _under_prefix(key, settings, ref)
     return keys
+
+
+def _manifest_key(settings: Settings, ref: ObjectRef) -> str | None:
+    """The manifest's key (None with MANIFEST=off), checked to stay under OUTPUT_PREFIX."""
+    if settings.manifest_template is None:
+        return None
+    key = naming.manifest_key(
+        settings.manifest_template, ref.key, settings.source_prefix, settings.output_prefix
+    )
+    return _under_prefix(key, settings, ref)
+
+
+def _under_prefix(key: str, settings: Settings, ref: ObjectRef) -> str:
+    escape = naming.escape_reason(key, settings.output_prefix)
+    if escape:
+        raise PermanentError(
+            f"output key {key!r} for {ref.uri} would leave OUTPUT_PREFIX "
+            f"{settings.output_prefix!r} ({escape}); nothing written"
+        )
+    return key
 
 
 def _skip_if_up_to_date(
     store: Store, settings: Settings, ref: ObjectRef, bucket: str, fmt: str, etag: str
 ) -> None:
     keys = list(_output_keys(settings, ref, fmt).values())
+    manifest_key = _manifest_key(settings, ref)
+    if manifest_key is not None:  # a manifest missing or older than the copies: make both
+        keys.append(manifest_key)
     if freshness.up_to_date(store, bucket, keys, etag, fmt, settings.output_format):
-        raise Skip(f"up to date: every copy already exists for ETag {etag}")
+        also = ", and the manifest" if manifest_key else ""
+        raise Skip(f"up to date: every copy already exists for ETag {etag}{also}")
 
 
 def _check_time(ref: ObjectRef, deadline: float | None) -> None:
