@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app import deadline as time_left
-from app import freshness, imaging, manifest, naming
+from app import freshness, heif_brand, imaging, manifest, naming
 from app.config import Settings
 from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientError
 from app.memory import MemoryBudget
 from app.model import ObjectRef, Outcome, Output
 from app.storage import Download, Head
+
+if TYPE_CHECKING:
+    from app import heic
 
 # What an object may need before it is worth starting: a generous bound on a large
 # photo's GET, decode, encodes and PUTs, so that it never dies half-way.
@@ -119,10 +122,16 @@ def _run(
     download = store.open(ref, head)
     try:
         clock.lap("open_ms")
-        source = imaging.stream_source(download.read)
+        peeked = heif_brand.Peeked(download.read)
+        source = imaging.stream_source(peeked.read)
         try:
-            header = imaging.read_header(
-                source, settings.max_input_pixels, ref.uri, size=download.size
+            heic = _open_heic(peeked, ref) if heif_brand.is_hevc(peeked.head) else None
+            header = (
+                heic.header(settings.max_input_pixels)
+                if heic
+                else imaging.read_header(
+                    source, settings.max_input_pixels, ref.uri, size=download.size
+                )
             )
             details.update(width=header.width, height=header.height, loader=header.loader)
             fmt = imaging.output_format(header, settings.output_format)
@@ -131,8 +140,11 @@ def _run(
             keys = _output_keys(settings, ref, fmt)
             with budget.hold(header.decode_bytes, ref.uri):
                 _check_left(ref, deadline, "decoding")
-                image = imaging.decode(
-                    source, header, settings.specs, ref.uri, flatten=not imaging.FORMATS[fmt].alpha
+                flatten = not imaging.FORMATS[fmt].alpha
+                image = (
+                    heic.decode(header, settings.specs, flatten=flatten)
+                    if heic
+                    else imaging.decode(source, header, settings.specs, ref.uri, flatten=flatten)
                 )
         except BadImage:
             if download.failure is not None:  # the network, not the file, cut the stream
@@ -196,6 +208,13 @@ def _run(
         details["manifest"] = manifest_key
         clock.lap("manifest_ms")
     return outputs
+
+
+def _open_heic(peeked: heif_brand.Peeked, ref: ObjectRef) -> heic.Heic:
+    """A HEIC photo, all of it read: libvips has no HEVC decoder (see app/heic.py)."""
+    from app import heic  # here: loaded by the first HEIC, not at cold start
+
+    return heic.Heic(peeked.rest(), ref.uri)
 
 
 def _output_keys(settings: Settings, ref: ObjectRef, fmt: str) -> dict[imaging.SizeSpec, str]:
