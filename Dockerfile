@@ -17,12 +17,24 @@ ARG BUILD_DIR=/tmp/build
 # setup falls back to cffi's ABI mode, and at run time it loads the pyvips-binary
 # wheel's compiled module. It builds with setuptools, cffi and pkgconfig from the hashed
 # build lock, installed first; build isolation would fetch those unhashed.
-COPY requirements/build.txt requirements/runtime.txt ${BUILD_DIR}/
+#
+# HEIC=on builds the HEIC variant: pillow-heif too (requirements/heic.txt), which decodes
+# iPhone photos (HEVC), as libvips' wheel cannot. Off by default: its wheels bundle x265
+# (GPL-2.0) and HEVC is patent-encumbered (README, HEIC photos). Without it a HEIC upload
+# fails with a sentence naming this argument.
+ARG HEIC=off
+COPY requirements/build.txt requirements/runtime.txt requirements/heic.txt ${BUILD_DIR}/
 RUN pip install --no-cache-dir --require-hashes --only-binary=:all: \
         --target "${BUILD_DIR}/backend" -r "${BUILD_DIR}/build.txt" \
     && PYTHONPATH="${BUILD_DIR}/backend" pip install --no-cache-dir --require-hashes \
         --only-binary=:all: --no-binary=pyvips --no-build-isolation \
         --target "${LAMBDA_TASK_ROOT}" -r "${BUILD_DIR}/runtime.txt" \
+    && if [ "${HEIC}" = on ]; then \
+        pip install --no-cache-dir --require-hashes --only-binary=:all: \
+            --target "${LAMBDA_TASK_ROOT}" -r "${BUILD_DIR}/heic.txt"; \
+    elif [ "${HEIC}" != off ]; then \
+        echo "HEIC=${HEIC}: expected on or off" >&2; exit 1; \
+    fi \
     && rm -rf "${BUILD_DIR}"
 
 COPY app/ ${LAMBDA_TASK_ROOT}/app/

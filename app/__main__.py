@@ -71,6 +71,8 @@ def _line(path: Path, outcome: Outcome, store: LocalStore) -> str:
         made = ", ".join(
             f"{store.output_path(o.key)} ({o.width}x{o.height})" for o in outcome.outputs
         )
+        if "manifest" in outcome.details:
+            made += f"; manifest {store.output_path(outcome.details['manifest'])}"
         return f"{path}: processed -> {made}"
     return f"{path}: {outcome.status}: {outcome.reason}"
 

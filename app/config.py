@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ DEFAULTS: dict[str, str] = {
     "OBJECT_CONCURRENCY": "4",
     "METRICS_NAMESPACE": "ImageResizer",
     "EVENT_BUS_NAME": "",
+    "MANIFEST": "on",
+    "MANIFEST_KEY_TEMPLATE": "{prefix}{dir}{stem}.json",
 }
 
 OUTPUT_FORMATS = formats.CHOICES
@@ -67,6 +70,7 @@ class Settings:
     animation: str = "first-frame"
     max_frames: int = 300
     event_bus: str | None = None  # EVENT_BUS_NAME: where application events go (app/notify.py)
+    manifest_template: str | None = None  # MANIFEST_KEY_TEMPLATE; None: MANIFEST=off
 
     def output_bucket_for(self, source_bucket: str) -> str:
         """Where the copies of an object from `source_bucket` go."""
@@ -176,6 +180,10 @@ def load(environ: Mapping[str, str]) -> Settings:
 
     template = get("OUTPUT_KEY_TEMPLATE")
     problems.extend(_template_problems(template, output_prefix, len(specs), len(output_formats)))
+    manifest = check("MANIFEST", _one_of(("on", "off")), "on or off", "on") == "on"
+    manifest_template = get("MANIFEST_KEY_TEMPLATE")
+    if manifest:
+        problems.extend(_manifest_problems(manifest_template, template, output_prefix, specs))
 
     if problems:
         raise ConfigError(problems)
@@ -197,6 +205,7 @@ def load(environ: Mapping[str, str]) -> Settings:
         animation,
         max_frames,
         event_bus=event_bus or None,
+        manifest_template=manifest_template if manifest else None,
     )
 
 
@@ -355,3 +364,45 @@ def _parse_formats(raw: str) -> tuple[str, ...]:
             "than once; list each format once"
         )
     return tuple(names)
+
+
+def _manifest_problems(
+    manifest: str, template: str, output_prefix: str, specs: tuple[SizeSpec, ...]
+) -> list[str]:
+    """MANIFEST_KEY_TEMPLATE: the copies' naming rules, no {width}, and never a copy's key."""
+    expected = (
+        "a key template using only {prefix}, {dir}, {stem} and {ext} (json) as plain "
+        "placeholders, starting with {prefix} and containing {stem}, with no '.' or '..' "
+        "path segment (one manifest per source: no {width})"
+    )
+    sources = ("images/a/b.jpg", "images/b.jpg")
+    try:
+        keys = [naming.manifest_key(manifest, s, "images/", output_prefix) for s in sources]
+    except (KeyError, IndexError, ValueError):
+        return [f"invalid MANIFEST_KEY_TEMPLATE {manifest!r}: expected {expected}"]
+    if (
+        not manifest.startswith("{prefix}")
+        or "{stem}" not in manifest
+        or "{width}" in manifest
+        or any(naming.escape_reason(key, output_prefix) for key in keys)
+    ):
+        return [f"invalid MANIFEST_KEY_TEMPLATE {manifest!r}: expected {expected}"]
+    with contextlib.suppress(KeyError, IndexError, ValueError):  # reported for the template
+        for source, key in zip(sources, keys, strict=True):
+            for spec in specs:
+                for fmt in formats.FORMATS.values():
+                    copy = naming.output_key(
+                        template,
+                        source_key=source,
+                        source_prefix="images/",
+                        output_prefix=output_prefix,
+                        width=spec.label,
+                        ext=fmt.extension,
+                    )
+                    if copy == key:
+                        return [
+                            f"invalid MANIFEST_KEY_TEMPLATE {manifest!r}: it names the "
+                            f"manifest {key!r} as OUTPUT_KEY_TEMPLATE names a copy; expected "
+                            "a key of its own (e.g. the default {prefix}{dir}{stem}.json)"
+                        ]
+    return []

@@ -25,12 +25,12 @@ _BY_EXTENSION = {
     "webp": "webp",
     "gif": "gif",
     "avif": "avif",
-    "heic": "avif",
-    "heif": "avif",
+    "heic": "jpeg",  # HEVC: decoded by pillow-heif (app/heic.py), kept as JPEG
+    "heif": "jpeg",
 }
 _BY_CONTENT_TYPE = {fmt.content_type: name for name, fmt in FORMATS.items()} | {
-    "image/heic": "avif",
-    "image/heif": "avif",
+    "image/heic": "jpeg",
+    "image/heif": "jpeg",
 }
 
 

@@ -122,8 +122,8 @@ def read_header(
     pages = image.get("n-pages") if image.get_typeof("n-pages") else 1
     if width * height > max_pixels:
         raise InputTooLarge(
-            f"{name} is {width}x{height} ({_mp(width * height)}); "
-            f"limit is {_mp(max_pixels)} (MAX_INPUT_PIXELS)"
+            f"{name} is {width}x{height} ({megapixels(width * height)}); "
+            f"limit is {megapixels(max_pixels)} (MAX_INPUT_PIXELS)"
         )
     bits = image.get("bits-per-sample") if image.get_typeof("bits-per-sample") else 1
     kind = str(image.get("vips-loader")).removesuffix("load_source")
@@ -166,17 +166,43 @@ def decode(
     (animation.py decodes every frame). Each spec's largest need counts: a cover box
     needs the image at least as large as the box in both directions.
     """
-    width, height = max(
-        (s.scaled(header.width, header.height) for s in specs), key=lambda wh: wh[0]
-    )
+    width, height = _largest(header, specs)
     try:
-        image = _shrunk_on_load(source, header, width, height)
-        image = to_srgb(image)
-        if image.hasalpha() and flatten:
-            image = image.flatten(background=[255, 255, 255])
-        return image.cast("uchar").copy_memory()
+        return _finished(_shrunk_on_load(source, header, width, height), flatten)
     except pyvips.Error as error:
         raise BadImage(f"{name} could not be decoded ({_why(error)})") from None
+
+
+def decode_memory(
+    image: pyvips.Image,
+    header: Header,
+    specs: tuple[SizeSpec, ...],
+    name: str,
+    *,
+    flatten: bool,
+) -> pyvips.Image:
+    """`decode` for a picture another decoder holds in memory, whole and upright (HEIC)."""
+    width, height = _largest(header, specs)
+    try:
+        if (width, height) != (image.width, image.height):
+            image = _resize(image, width, height, gap=FULL_DECODE_GAP)
+        return _finished(image, flatten)
+    except pyvips.Error as error:
+        raise BadImage(f"{name} could not be decoded ({_why(error)})") from None
+
+
+def _largest(header: Header, specs: tuple[SizeSpec, ...]) -> tuple[int, int]:
+    """The largest size any spec needs of the (upright) source (a cover box: enough to
+    cover it)."""
+    return max((s.scaled(header.width, header.height) for s in specs), key=lambda wh: wh[0])
+
+
+def _finished(image: pyvips.Image, flatten: bool) -> pyvips.Image:
+    """sRGB, 8-bit, flattened onto white if `flatten`, held in memory."""
+    image = to_srgb(image)
+    if image.hasalpha() and flatten:
+        image = image.flatten(background=[255, 255, 255])
+    return image.cast("uchar").copy_memory()
 
 
 def jpeg_shrink(header: Header, width: int, height: int) -> int:
@@ -336,5 +362,6 @@ def _encode(image: pyvips.Image, fmt: str, quality: int) -> bytes:
 _resize = resize  # the name bench/stages.py knows
 
 
-def _mp(pixels: int) -> str:
+def megapixels(pixels: int) -> str:
+    """`12.1 MP`, rounded down, as the limits' messages say it."""
     return f"{math.floor(pixels / 1e6 * 10) / 10:g} MP"

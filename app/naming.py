@@ -71,6 +71,18 @@ def digest_fields(source_key: str) -> dict[str, str]:
     return {"dir": "", "stem": "~" + hashlib.sha256(source_key.encode()).hexdigest()[:32]}
 
 
+def manifest_key(template: str, source_key: str, source_prefix: str, output_prefix: str) -> str:
+    """The key of the manifest of `source_key` (MANIFEST_KEY_TEMPLATE; {ext} is `json`)."""
+    return output_key(
+        template,
+        source_key=source_key,
+        source_prefix=source_prefix,
+        output_prefix=output_prefix,
+        width="",
+        ext="json",
+    )
+
+
 def render(template: str, fields: dict[str, str]) -> str:
     """`template` with its placeholders filled; ValueError for anything but a plain one.
 

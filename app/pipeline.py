@@ -13,17 +13,20 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyvips
 
-from app import animation, formats, freshness, imaging, memory, naming, order
+from app import animation, formats, freshness, heif_brand, imaging, manifest, memory, naming, order
 from app import deadline as time_left
 from app.config import Settings
 from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientError
 from app.memory import MemoryBudget
 from app.model import ObjectRef, Outcome, Output
 from app.storage import Download, Head
+
+if TYPE_CHECKING:
+    from app import heic
 
 # What an object may need before it is worth starting: a generous bound on a large
 # photo's GET, decode, encodes and PUTs, so that it never dies half-way.
@@ -128,10 +131,16 @@ def _run(
     download = store.open(ref, head)
     try:
         clock.lap("open_ms")
-        source = imaging.stream_source(download.read)
+        peeked = heif_brand.Peeked(download.read)
+        source = imaging.stream_source(peeked.read)
         try:
-            header = imaging.read_header(
-                source, settings.max_input_pixels, ref.uri, size=download.size
+            heic = _open_heic(peeked, ref) if heif_brand.is_hevc(peeked.head) else None
+            header = (
+                heic.header(settings.max_input_pixels)
+                if heic
+                else imaging.read_header(
+                    source, settings.max_input_pixels, ref.uri, size=download.size
+                )
             )
             details.update(width=header.width, height=header.height, loader=header.loader)
             source_format = imaging.output_format(header, "source")
@@ -140,7 +149,7 @@ def _run(
             fmts = imaging.output_formats(header, settings.output_formats)
             keys = _output_keys(settings, ref, fmts)
             decoded = _decode(
-                source, header, download.size, fmts, settings, ref, deadline, budget, held
+                source, heic, header, download.size, fmts, settings, ref, deadline, budget, held
             )
         except BadImage:
             if download.failure is not None:  # the network, not the file, cut the stream
@@ -199,11 +208,33 @@ def _run(
     # Per-rendition sums: they overlap, so they may add up to more than the lap above.
     details["encode_ms"] = round(sum(encode for _, encode, _ in written) * 1000, 1)
     details["upload_ms"] = round(sum(upload for _, _, upload in written) * 1000, 1)
-    return tuple(output for output, _, _ in written)
+    outputs = tuple(output for output, _, _ in written)
+    manifest_key = _manifest_key(settings, ref)
+    if manifest_key is not None:  # last: a manifest is only ever there beside its copies
+        _check_left(ref, deadline, f"writing {manifest_key}")
+        store.put(
+            out_bucket,
+            manifest_key,
+            manifest.build(ref, head.etag, (header.width, header.height), outputs, decoded.still),
+            content_type=manifest.CONTENT_TYPE,
+            cache_control=settings.cache_control,
+            metadata=metadata,
+        )
+        details["manifest"] = manifest_key
+        clock.lap("manifest_ms")
+    return outputs
+
+
+def _open_heic(peeked: heif_brand.Peeked, ref: ObjectRef) -> heic.Heic:
+    """A HEIC photo, all of it read: libvips has no HEVC decoder (see app/heic.py)."""
+    from app import heic  # here: loaded by the first HEIC, not at cold start
+
+    return heic.Heic(peeked.rest(), ref.uri)
 
 
 def _decode(
     source: pyvips.Source,
+    heic: heic.Heic | None,
     header: imaging.Header,
     input_bytes: int,
     fmts: tuple[str, ...],
@@ -228,7 +259,11 @@ def _decode(
     if animated:
         return _Decoded(header, animation.decode(source, header, settings.specs, ref.uri), True)
     flatten = not any(imaging.FORMATS[fmt].alpha for fmt in fmts)
-    image = imaging.decode(source, header, settings.specs, ref.uri, flatten=flatten)
+    image = (
+        heic.decode(header, settings.specs, flatten=flatten)
+        if heic
+        else imaging.decode(source, header, settings.specs, ref.uri, flatten=flatten)
+    )
     return _Decoded(header, image, False)
 
 
@@ -239,6 +274,11 @@ class _Decoded:
     header: imaging.Header
     image: pyvips.Image
     animated: bool
+
+    @property
+    def still(self) -> pyvips.Image:
+        """The image, or an animation's first frame."""
+        return animation.first_frame(self.image) if self.animated else self.image
 
     def sized(self, spec: imaging.SizeSpec, crop: str) -> _Sized:
         """The image made to `spec`; an animation's first frame too, for still formats."""
@@ -277,14 +317,28 @@ def _output_keys(
                 width=spec.label,
                 ext=imaging.FORMATS[fmt].extension,
             )
-            escape = naming.escape_reason(key, settings.output_prefix)
-            if escape:
-                raise PermanentError(
-                    f"output key {key!r} for {ref.uri} would leave OUTPUT_PREFIX "
-                    f"{settings.output_prefix!r} ({escape}); nothing written"
-                )
-            keys[spec, fmt] = key
+            keys[spec, fmt] = _under_prefix(key, settings, ref)
     return keys
+
+
+def _manifest_key(settings: Settings, ref: ObjectRef) -> str | None:
+    """The manifest's key (None with MANIFEST=off), checked to stay under OUTPUT_PREFIX."""
+    if settings.manifest_template is None:
+        return None
+    key = naming.manifest_key(
+        settings.manifest_template, ref.key, settings.source_prefix, settings.output_prefix
+    )
+    return _under_prefix(key, settings, ref)
+
+
+def _under_prefix(key: str, settings: Settings, ref: ObjectRef) -> str:
+    escape = naming.escape_reason(key, settings.output_prefix)
+    if escape:
+        raise PermanentError(
+            f"output key {key!r} for {ref.uri} would leave OUTPUT_PREFIX "
+            f"{settings.output_prefix!r} ({escape}); nothing written"
+        )
+    return key
 
 
 def _skip_if_up_to_date(
@@ -292,10 +346,14 @@ def _skip_if_up_to_date(
 ) -> None:
     fmts = formats.resolve(settings.output_formats, source_format)
     keys = list(_output_keys(settings, ref, fmts).values())
+    manifest_key = _manifest_key(settings, ref)
+    if manifest_key is not None:  # a manifest missing or older than the copies: make both
+        keys.append(manifest_key)
     copies = freshness.read_copies(store, bucket, keys)
     order.check_not_stale(ref, bucket, copies)  # made for a later event of this key
     if freshness.current(copies, etag, source_format, settings.output_formats):
-        raise Skip(f"up to date: every copy already exists for ETag {etag}")
+        also = ", and the manifest" if manifest_key else ""
+        raise Skip(f"up to date: every copy already exists for ETag {etag}{also}")
 
 
 def _check_time(ref: ObjectRef, deadline: float | None) -> None:

@@ -128,6 +128,20 @@ class Replay:
     python: Path  # the image's CPython, here
     scratch: Path
     resolved: dict[str, list[Path]] = field(default_factory=dict)  # arch -> distributions
+    build_args: dict[str, str] = field(default_factory=dict)  # `docker build --build-arg`
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.build_args) - set(self.image.args))
+        if unknown:
+            raise ReplayError(
+                f"--build-arg {', '.join(unknown)}: the Dockerfile declares no such ARG "
+                f"(it has {', '.join(self.image.args)})"
+            )
+
+    @property
+    def args(self) -> dict[str, str]:
+        """The ARG values of this build: the defaults, then the build arguments."""
+        return {**self.image.args, **self.build_args}
 
     @property
     def rootfs(self) -> Path:
@@ -151,7 +165,7 @@ class Replay:
 
     def variables(self) -> dict[str, str]:
         """ARG, base image and ENV values as the RUN lines see them, paths in the scratch root."""
-        values = {**self.image.args, **BASE_IMAGE_ENV, **self.image.env}
+        values = {**self.args, **BASE_IMAGE_ENV, **self.image.env}
         return {k: str(self.host(v)) if v.startswith("/") else v for k, v in values.items()}
 
     def shell_env(self) -> dict[str, str]:
@@ -198,7 +212,7 @@ class Replay:
         """Every COPY line, from the files `.dockerignore` lets into the build context."""
         allowed = set(dockerfile.context_files(self.image.context))
         for copy in self.image.copies:
-            dest = dockerfile.substitute(copy.dest, {**self.image.args, **BASE_IMAGE_ENV})
+            dest = dockerfile.substitute(copy.dest, {**self.args, **BASE_IMAGE_ENV})
             for source in copy.sources:
                 path = self.image.context / source
                 files = [f for f in allowed if f == path or path in f.parents]
@@ -234,7 +248,7 @@ class Replay:
 
     def resolve(self, arch: str, dest: Path) -> list[Path]:
         """Download, without installing, what every `pip install` of RUN takes on `arch`."""
-        version = self.image.args.get("PYTHON_VERSION", "")
+        version = self.args.get("PYTHON_VERSION", "")
         abi = "cp" + version.replace(".", "")
         target = [
             "--python-version",
@@ -280,22 +294,82 @@ class Replay:
 
 
 def pip_installs(line: str, variables: dict[str, str]) -> list[list[str]]:
-    """The options of every `pip install` in a RUN line, as a download needs them."""
-    words = shlex.split(dockerfile.substitute(line, variables))
+    """The options of every `pip install` in a RUN line, as a download needs them.
+
+    The line's variables are substituted first, so that of `if [ A = B ]; then ...;
+    elif ...; else ...; fi` only the branch the build takes counts (a build argument's
+    variant); a test other than `[ A = B ]` or `[ A != B ]` is refused by name.
+    """
+    lexer = shlex.shlex(dockerfile.substitute(line, variables), posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
     commands: list[list[str]] = [[]]
-    for word in words:
+    for word in lexer:
         if word in ("&&", ";", "||"):
             commands.append([])
         else:
             commands[-1].append(word)
     result = []
-    for command in commands:
+    for command in _taken(commands):
         while command and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", command[0]):
             command = command[1:]  # NAME=value prefixes: the build's own environment
         if command[:2] not in (["pip", "install"], ["pip3", "install"]):
             continue
         result.append(_download_options(command[2:]))
     return result
+
+
+def _taken(commands: list[list[str]]) -> list[list[str]]:
+    """The commands a shell runs of `commands`, its `if` lists decided by their tests."""
+    taken: list[list[str]] = []
+    # One entry per open `if`: (its branches run, a branch was taken already).
+    stack: list[tuple[bool, bool]] = []
+
+    def running() -> bool:
+        return all(run for run, _ in stack)
+
+    for command in commands:
+        if not command:
+            continue
+        word, rest = command[0], command[1:]
+        if word in ("if", "elif"):
+            condition = _test(rest)
+            if word == "if":
+                stack.append((condition, condition))
+            elif not stack:
+                raise ReplayError("`elif` without `if` in a RUN line")
+            else:
+                done = stack[-1][1]
+                stack[-1] = (condition and not done, done or condition)
+        elif word == "then" and rest:
+            command = rest  # `then pip install ...`: the branch's first command
+            if running():
+                taken.append(command)
+        elif word == "else":
+            if not stack:
+                raise ReplayError("`else` without `if` in a RUN line")
+            done = stack[-1][1]
+            stack[-1] = (not done, True)
+            if rest and running():
+                taken.append(rest)
+        elif word == "fi":
+            if not stack:
+                raise ReplayError("`fi` without `if` in a RUN line")
+            stack.pop()
+        elif running():
+            taken.append(command)
+    if stack:
+        raise ReplayError("a RUN line's `if` has no `fi`")
+    return taken
+
+
+def _test(words: list[str]) -> bool:
+    """`[ A = B ]` or `[ A != B ]`, its variables already substituted."""
+    if len(words) == 5 and words[0] == "[" and words[4] == "]" and words[2] in ("=", "!="):
+        return (words[1] == words[3]) == (words[2] == "=")
+    raise ReplayError(
+        f"RUN line test {' '.join(words)!r}: the replay knows `[ A = B ]` and `[ A != B ]` "
+        "only; teach devtools/replay.py"
+    )
 
 
 def _download_options(options: list[str]) -> list[str]:
@@ -331,8 +405,13 @@ def _run(command: list[str], step: str, env: Mapping[str, str] | None = None) ->
 
 
 @contextmanager
-def replayed(image: Dockerfile | None = None, python: Path | None = None) -> Iterator[Replay]:
-    """A built replay in a temporary folder, removed afterwards."""
+def replayed(
+    image: Dockerfile | None = None,
+    python: Path | None = None,
+    build_args: Mapping[str, str] | None = None,
+) -> Iterator[Replay]:
+    """A built replay (with `build_args`, as `--build-arg`) in a temporary folder, removed
+    afterwards."""
     image = image or dockerfile.parse()
     version = image.args.get("PYTHON_VERSION", "")
     python = python or find_python(version)
@@ -342,7 +421,7 @@ def replayed(image: Dockerfile | None = None, python: Path | None = None) -> Ite
             f"install it (e.g. `uv python install {version}`) to replay the image's build"
         )
     with tempfile.TemporaryDirectory(prefix="image-replay-") as scratch:
-        replay = Replay(image, python, Path(scratch))
+        replay = Replay(image, python, Path(scratch), build_args=dict(build_args or {}))
         replay.build()
         yield replay
 
@@ -352,9 +431,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m devtools.replay", description=__doc__.splitlines()[0]
     )
-    parser.parse_args(argv)
+    parser.add_argument(
+        "--build-arg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="as docker build's, e.g. HEIC=on for the HEIC variant",
+    )
+    args = parser.parse_args(argv)
+    build_args = dict(arg.partition("=")[::2] for arg in args.build_arg)
     try:
-        with replayed() as replay:
+        with replayed(build_args=build_args) as replay:
             for arch, files in replay.resolved.items():
                 print(f"{arch}: {len(files)} distributions: " + ", ".join(f.name for f in files))
             problem = handler_defined(replay.task_root, replay.image.cmd)

@@ -36,6 +36,10 @@ Options (each also settable by the environment variable shown):
   --event-bus NAME|ARN        EVENT_BUS_NAME: one EventBridge event per   DEPLOY_EVENT_BUS
                               object for applications; the role may put
                               events on that bus only (default: none)
+  --heic                      build the HEIC variant, which decodes iPhone DEPLOY_HEIC=on
+                              photos with pillow-heif: its wheels bundle
+                              x265 (GPL-2.0) and HEVC has patent licensing
+                              (README, HEIC photos). Default: without
   --dry-run                   print every AWS and docker call; change nothing.
                               Read-only calls still run, to plan create vs update;
                               with no AWS access (no CLI, credentials or network)
@@ -65,6 +69,7 @@ log_retention="${DEPLOY_LOG_RETENTION:-30}"
 namespace="${DEPLOY_METRICS_NAMESPACE:-ImageResizer}"
 alarm_email="${DEPLOY_ALARM_EMAIL:-}"
 event_bus="${DEPLOY_EVENT_BUS:-}"
+heic="${DEPLOY_HEIC:-off}"
 dry_run=0
 destroy=0
 
@@ -86,6 +91,7 @@ while [ $# -gt 0 ]; do
     --metrics-namespace) namespace="${2-}"; shift 2 ;;
     --alarm-email) alarm_email="${2-}"; shift 2 ;;
     --event-bus) event_bus="${2-}"; shift 2 ;;
+    --heic) heic=on; shift ;;
     --dry-run) dry_run=1; shift ;;
     --destroy) destroy=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -146,6 +152,8 @@ retentions=" 1 3 5 7 14 30 60 90 120 150 180 365 400 545 731 1096 1827 2192 2557
   || die "invalid --log-retention '$log_retention': expected one of CloudWatch's periods in days:$retentions"
 [[ "$namespace" =~ ^[A-Za-z0-9.:#/_\ -]{1,255}$ ]] && [[ "$namespace" != AWS/* ]] \
   || die "invalid --metrics-namespace '$namespace': expected 1-255 letters, digits, spaces or . - _ / # : (not starting with AWS/)"
+[ "$heic" = on ] || [ "$heic" = off ] \
+  || die "invalid DEPLOY_HEIC '$heic': expected on or off"
 [ -z "$alarm_email" ] || [[ "$alarm_email" =~ ^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$ ]] \
   || die "invalid --alarm-email '$alarm_email': expected an e-mail address"
 bus_name='[A-Za-z0-9./_-]{1,256}'
@@ -371,14 +379,14 @@ fi
 image="$repository_uri:$tag"
 registry="${repository_uri%%/*}"
 
-say "Building $image for $platform"
+say "Building $image for $platform$([ "$heic" = off ] || echo ', HEIC variant')"
 echo "+ aws ecr get-login-password | docker login --username AWS --password-stdin $registry" >&2
 if [ "$dry_run" = 0 ]; then
   aws ecr get-login-password | docker login --username AWS --password-stdin "$registry"
 fi
 # --provenance=false: Lambda rejects the manifest list that an attestation would add.
-run docker buildx build --platform "$platform" --provenance=false --load -t "$image" \
-  "$(dirname "$0")/.."
+run docker buildx build --platform "$platform" --provenance=false --load \
+  --build-arg "HEIC=$heic" -t "$image" "$(dirname "$0")/.."
 run docker push "$image"
 
 # --- 3. execution role: trust, logging, least privilege on S3 --------------------------

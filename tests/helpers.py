@@ -42,3 +42,48 @@ def render(
         source, header, specs, "test.img", flatten=not imaging.FORMATS[out].alpha
     )
     return [imaging.render(image, header, spec, out, quality, crop) for spec in specs]
+
+
+def decode_thumbhash(hash_: bytes) -> tuple[float, tuple[float, float, float], list[list[float]]]:
+    """The reference decoder (thumbHashToRGBA, evanw/thumbhash): aspect ratio, average
+    colour (0..1) and the 32-pixel placeholder as rows of luminance."""
+    header24 = hash_[0] | hash_[1] << 8 | hash_[2] << 16
+    header16 = hash_[3] | hash_[4] << 8
+    l_dc = (header24 & 63) / 63
+    p_dc = ((header24 >> 6) & 63) / 31.5 - 1
+    q_dc = ((header24 >> 12) & 63) / 31.5 - 1
+    l_scale = ((header24 >> 18) & 31) / 31
+    has_alpha = header24 >> 23
+    landscape = header16 >> 15
+    lx = max(3, (5 if has_alpha else 7) if landscape else header16 & 7)
+    ly = max(3, header16 & 7 if landscape else (5 if has_alpha else 7))
+    ratio_x = (5 if has_alpha else 7) if landscape else header16 & 7
+    ratio_y = header16 & 7 if landscape else (5 if has_alpha else 7)
+    start, index = (6 if has_alpha else 5), 0
+    l_ac = []
+    for cy in range(ly):
+        cx = 0 if cy else 1
+        while cx * ly < lx * (ly - cy):
+            nibble = (hash_[start + (index >> 1)] >> ((index & 1) << 2)) & 15
+            l_ac.append((nibble / 7.5 - 1) * l_scale)
+            index += 1
+            cx += 1
+    ratio = ratio_x / ratio_y
+    w = round(32 if ratio > 1 else 32 * ratio)
+    h = round(32 / ratio if ratio > 1 else 32)
+    rows = []
+    for y in range(h):
+        row = []
+        for x in range(w):
+            lum, j = l_dc, 0
+            for cy in range(ly):
+                cx = 0 if cy else 1
+                fy2 = math.cos(math.pi / h * (y + 0.5) * cy) * 2
+                while cx * ly < lx * (ly - cy):
+                    lum += l_ac[j] * math.cos(math.pi / w * (x + 0.5) * cx) * fy2
+                    cx, j = cx + 1, j + 1
+            row.append(lum)
+        rows.append(row)
+    b = l_dc - 2 / 3 * p_dc
+    r = (3 * l_dc - b + q_dc) / 2
+    return ratio, (r, r - q_dc, b), rows

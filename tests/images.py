@@ -7,6 +7,7 @@ sampling two corners.
 
 from __future__ import annotations
 
+import io
 import struct
 import tempfile
 import zlib
@@ -318,3 +319,32 @@ def salient(width: int = 1200, height: int = 600, x: int = 950, y: int = 250) ->
 
 def is_blue(pixel: list[float]) -> bool:
     return pixel[2] > 150 and pixel[0] < 90 and pixel[1] < 90
+
+
+def heic(
+    image: pyvips.Image | None = None,
+    *,
+    orientation: int = 1,
+    icc: bytes | None = None,
+    quality: int = 90,
+) -> bytes:
+    """A HEIC (HEVC) photo, encoded by pillow-heif's x265 as an iPhone stores one.
+
+    `image` (default `upright()`) is what a viewer shows: for `orientation` the pixels
+    are stored turned, and the file carries both the HEIF transform (irot/imir, which
+    pillow-heif's encoder writes from the EXIF tag) and the EXIF tag itself.
+    """
+    import pillow_heif  # the dev environment's; the image has it in its HEIC variant only
+    from PIL import Image
+
+    shown = upright() if image is None else image
+    stored = _STORE[orientation](shown).copy_memory()
+    mode = {3: "RGB", 4: "RGBA"}[stored.bands]
+    pil = Image.frombytes(mode, (stored.width, stored.height), stored.write_to_memory())
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    pillow_heif.register_heif_opener()
+    out = io.BytesIO()
+    extra = {"icc_profile": icc} if icc else {}
+    pil.save(out, format="HEIF", quality=quality, exif=exif.tobytes(), **extra)
+    return out.getvalue()

@@ -176,3 +176,79 @@ def _credentials() -> dict[str, Any]:
         "aws_access_key_id": FAKE_AWS_ENV["AWS_ACCESS_KEY_ID"],
         "aws_secret_access_key": FAKE_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
     }
+
+
+# -- the HEIC variant (--build-arg HEIC=on) --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built_heic(python: Path) -> Iterator[replay.Replay]:
+    with replay.replayed(IMAGE, python, build_args={"HEIC": "on"}) as done:
+        yield done
+
+
+def test_only_the_branch_a_build_argument_takes_is_resolved() -> None:
+    line = (
+        'pip install -r /a.txt && if [ "${HEIC}" = on ]; then pip install -r /b.txt; '
+        'elif [ "${HEIC}" != off ]; then echo bad >&2; exit 1; else pip install -r /c.txt; fi'
+    )
+    assert replay.pip_installs(line, {"HEIC": "on"}) == [["-r", "/a.txt"], ["-r", "/b.txt"]]
+    assert replay.pip_installs(line, {"HEIC": "off"}) == [["-r", "/a.txt"], ["-r", "/c.txt"]]
+    assert replay.pip_installs(line, {"HEIC": "yes"}) == [["-r", "/a.txt"]]
+    with pytest.raises(replay.ReplayError, match=r"RUN line test '\[ -f /x \]'"):
+        replay.pip_installs("if [ -f /x ]; then pip install -r /b.txt; fi", {})
+
+
+def test_a_build_argument_the_dockerfile_does_not_declare_is_refused(python: Path) -> None:
+    with pytest.raises(replay.ReplayError, match=r"^--build-arg HEIF: the Dockerfile declares"):
+        replay.Replay(IMAGE, python, Path("/nonexistent"), build_args={"HEIF": "on"})
+
+
+@pytest.mark.parametrize("arch", replay.ARCHES)
+def test_the_heic_variant_resolves_for_the_image_platforms(
+    built_heic: replay.Replay, arch: str
+) -> None:
+    resolved = {f.name.split("-")[0].lower().replace("_", "-") for f in built_heic.resolved[arch]}
+    wanted = set().union(
+        *(_lock_names(ROOT / "requirements" / f) for f in ("runtime.txt", "build.txt", "heic.txt"))
+    )
+    assert "pillow-heif" in wanted
+    assert resolved == wanted
+    tags = set(replay.platform_tags(arch)) | {"any"}
+    for wheel in (f for f in built_heic.resolved[arch] if f.suffix == ".whl"):
+        assert set(wheel.stem.split("-")[-1].split(".")) & tags, wheel.name
+
+
+def test_the_heic_variant_turns_a_heic_upload_into_jpeg_copies(
+    built_heic: replay.Replay, s3_endpoint: str
+) -> None:
+    installed = {
+        p.name.split("-")[0].lower().replace("_", "-")
+        for p in built_heic.task_root.glob("*.dist-info")
+    }
+    assert installed == _lock_names(ROOT / "requirements" / "runtime.txt") | _lock_names(
+        ROOT / "requirements" / "heic.txt"
+    )
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, **_credentials())
+    event = json.loads((ROOT / "events" / "s3-put.json").read_text())
+    bucket = event["Records"][0]["s3"]["bucket"]["name"] + "-heic"
+    event["Records"][0]["s3"]["bucket"]["name"] = bucket
+    event["Records"][0]["s3"]["object"].update(key="images/IMG_0001.HEIC", size=None)
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(
+        Bucket=bucket,
+        Key="images/IMG_0001.HEIC",
+        Body=images.heic(images.upright(1600, 1200), orientation=6),
+    )
+
+    env = {**FAKE_AWS_ENV, "AWS_ENDPOINT_URL": s3_endpoint, "AWS_LAMBDA_FUNCTION_TIMEOUT": "60"}
+    with built_heic.emulator(env) as emulator:
+        body, failed = emulator.invoke(json.dumps(event).encode())
+
+    reply = json.loads(body)
+    assert not failed and reply["processed"] == 1, reply
+    for width in (300, 600, 900):
+        data = s3.get_object(Bucket=bucket, Key=f"copy/IMG_0001-{width}.jpg")["Body"].read()
+        copy = images.load(data)
+        assert (copy.width, copy.height) == (width, width * 3 // 4)
+        assert images.top_left_is_red(copy)

@@ -122,6 +122,8 @@ def test_deploys_everything_and_a_second_run_changes_nothing_it_should_not(
         "linux/arm64",
         "--provenance=false",
         "--load",
+        "--build-arg",
+        "HEIC=off",
         "-t",
         f"{uri}:v1",
         str(ROOT / "scripts" / ".."),
@@ -352,6 +354,17 @@ def test_deletes_and_application_events_are_wired_and_granted_on_their_resources
     assert gone.returncode == 0, gone.stderr
     after = s3.get_bucket_notification_configuration(Bucket="deploy-albums")
     assert not after.get("LambdaFunctionConfigurations")
+
+
+def test_heic_builds_the_heic_variant(deploy, photos):
+    done = deploy("--bucket", photos, "--region", "us-east-1", "--tag", "t", "--heic", "--dry-run")
+
+    assert done.returncode == 0, done.stderr
+    [build] = [line for line in done.stderr.splitlines() if line.startswith("+ docker buildx")]
+    assert " --build-arg HEIC=on " in build
+    refused = deploy("--bucket", photos, "--region", "us-east-1", DEPLOY_HEIC="yes")
+    assert refused.returncode == 2
+    assert "deploy.sh: invalid DEPLOY_HEIC 'yes': expected on or off" in refused.stderr
 
 
 def test_dry_run_prints_every_call_and_changes_nothing(deploy, photos, s3_endpoint):

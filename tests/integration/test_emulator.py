@@ -169,7 +169,7 @@ def test_every_sample_event_through_the_real_runtime(
 
     assert status == 200 and "X-Amz-Function-Error" not in headers, reply
     listing = s3.list_objects_v2(Bucket=bucket, Prefix="copy/").get("Contents", [])
-    assert len(listing) == 3 * len(SAMPLES[name])
+    assert len(listing) == (3 + 1) * len(SAMPLES[name])  # 3 copies and a manifest each
     if name.startswith("s3-batch"):
         assert reply["invocationSchemaVersion"] == name[-6:-5] + ".0"
         assert [r["resultCode"] for r in reply["results"]] == ["Succeeded"]

@@ -30,7 +30,7 @@ def test_put_event_makes_three_copies_with_headers_and_metadata(s3, bucket, load
     result = handler.handler(sample_event("s3-put.json", bucket), LambdaContext())
 
     expected = [f"copy/2024/my photoé-{w}.jpg" for w in (300, 600, 900)]
-    assert keys(s3, bucket, "copy/") == sorted(expected)
+    assert keys(s3, bucket, "copy/") == sorted([*expected, "copy/2024/my photoé.json"])
     assert result["processed"] == 1 and result["failed"] == 0
     assert [o["key"] for o in result["results"][0]["outputs"]] == expected
     for key, width in zip(expected, (300, 600, 900), strict=True):
@@ -58,7 +58,7 @@ def test_every_record_of_an_event_is_processed(s3, bucket, load_handler):
     result = handler.handler(sample_event("s3-multi.json", bucket), LambdaContext())
 
     assert result["processed"] == 3
-    made = keys(s3, bucket, "copy/")
+    made = [k for k in keys(s3, bucket, "copy/") if not k.endswith(".json")]  # and 3 manifests
     assert len(made) == 9
     types = {s3.head_object(Bucket=bucket, Key=k)["ContentType"] for k in made}
     assert types == {"image/jpeg", "image/png", "image/webp"}
@@ -116,7 +116,10 @@ def test_permanent_failure_is_reported_not_raised_and_others_proceed(s3, bucket,
         "(JPEG, PNG, WebP, GIF, TIFF or HEIF/AVIF)",
     )
     assert statuses["images/batch/three.webp"][0] == "failed"
-    assert len(keys(s3, bucket, "copy/")) == 3
+    assert keys(s3, bucket, "copy/") == [
+        *(f"copy/batch/two+plus-{w}.png" for w in (300, 600, 900)),
+        "copy/batch/two+plus.json",
+    ]
 
 
 def test_deleted_object_is_skipped(s3, bucket, load_handler):
@@ -150,7 +153,7 @@ def test_transient_failure_is_raised_after_the_other_records_are_done(
     )
     assert proxy.hits["batch/two+plus.png"] == 4  # botocore's standard mode: 4 attempts
     made = keys(s3, bucket, "copy/")
-    assert len(made) == 6 and not any("two+plus" in k for k in made)
+    assert len(made) == 6 + 2 and not any("two+plus" in k for k in made)  # and 2 manifests
 
 
 def test_access_denied_names_the_permission_and_resource(
@@ -180,7 +183,11 @@ def test_output_bucket_and_format_settings(s3, bucket, load_handler):
     handler.handler(sample_event("s3-put-plain.json", bucket), LambdaContext())
 
     assert keys(s3, bucket, "copy/") == []
-    assert keys(s3, other) == ["copy/2024/cat-200.webp", "copy/2024/cat-64x64.webp"]
+    assert keys(s3, other) == [
+        "copy/2024/cat-200.webp",
+        "copy/2024/cat-64x64.webp",
+        "copy/2024/cat.json",
+    ]
     head = s3.head_object(Bucket=other, Key="copy/2024/cat-64x64.webp")
     assert head["ContentType"] == "image/webp"
 

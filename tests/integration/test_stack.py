@@ -88,7 +88,8 @@ def test_stack_serves_the_readme_flow_and_stops_cleanly() -> None:
         assert reply["processed"] == 1, reply
         listing = s3.list_objects_v2(Bucket="image-resizer-local", Prefix="copy/")["Contents"]
         assert sorted(o["Key"] for o in listing) == [
-            f"copy/2024/my photoé-{w}.jpg" for w in (300, 600, 900)
+            *(f"copy/2024/my photoé-{w}.jpg" for w in (300, 600, 900)),
+            "copy/2024/my photoé.json",
         ]
 
         # An upload under images/ makes its copies by itself; the copies trigger nothing.
@@ -102,8 +103,11 @@ def test_stack_serves_the_readme_flow_and_stops_cleanly() -> None:
             )
             return [o["Key"] for o in found]
 
-        made = wait_for(lambda: len(copies()) == 3 and copies(), 60, "copies of the upload")
-        assert sorted(made) == [f"copy/uploads/new photo-{w}.png" for w in (300, 600, 900)]
+        made = wait_for(lambda: len(copies()) == 4 and copies(), 60, "copies of the upload")
+        assert sorted(made) == [
+            *(f"copy/uploads/new photo-{w}.png" for w in (300, 600, 900)),
+            "copy/uploads/new photo.json",
+        ]
         time.sleep(3)  # time enough for any (wrong) notification about the copies
         delivered = [line for line in lines if line.startswith("delivered")]
         assert delivered[-1].strip() == "delivered 1 message(s): 1 processed, 0 skipped, 0 failed"

@@ -47,7 +47,7 @@ def test_resizes_files_and_reports_each(tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     assert lines[0] == (
         f"{tmp_path}/cat.jpg: processed -> {out}/cat-300.jpg (300x225), "
-        f"{out}/cat-600.jpg (600x450), {out}/cat-900.jpg (900x675)"
+        f"{out}/cat-600.jpg (600x450), {out}/cat-900.jpg (900x675); manifest {out}/cat.json"
     )
     assert lines[1].startswith(f"{tmp_path}/logo.png: processed -> {out}/logo-300.png")
     assert lines[2] == (
@@ -59,9 +59,11 @@ def test_resizes_files_and_reports_each(tmp_path: Path) -> None:
         "cat-300.jpg",
         "cat-600.jpg",
         "cat-900.jpg",
+        "cat.json",
         "logo-300.png",
         "logo-600.png",
         "logo-900.png",
+        "logo.json",
     ]
 
 
