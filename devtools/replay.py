@@ -16,6 +16,10 @@ does what `docker build` would do with the Dockerfile's own lines, read by
 3. **run**: `python -m awslambdaric CMD` from the task root, with nothing else on its
    path, through the Runtime API emulator (`replay.emulator()`).
 
+Build arguments replay a variant (`python -m devtools.replay --build-arg HEIC=on`): they
+override the ARG defaults wherever the lines use them, and of a RUN line's
+`if [ A = B ]; then ...; fi` only the branch taken is resolved.
+
 What it cannot prove: the base image itself (its glibc, its Python build, its
 entrypoint) and the RIE binary; `tests/container/` builds the real image where an
 engine answers. Run it alone with `python -m devtools.replay`.
