@@ -30,7 +30,7 @@ WIDTHS = (300, 600, 900)
 def backfill(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(ROOT / "scripts" / "backfill.sh"), *args],
-        env={**os.environ, **env},
+        env={**os.environ, "MANIFEST": "off", **env},  # the manifest: test_manifest_s3.py
         capture_output=True,
         text=True,
         timeout=300,
@@ -194,7 +194,7 @@ def deployed(s3_endpoint: str) -> str:
 def test_aws_creates_the_role_the_manifest_and_the_job_and_reports_failures(
     photos: str, s3: Any, s3_endpoint: str, deployed: str, load_handler: Any
 ) -> None:
-    handler = load_handler(SOURCE_PREFIX="images/", OUTPUT_PREFIX="copy/")
+    handler = load_handler(SOURCE_PREFIX="images/", OUTPUT_PREFIX="copy/", MANIFEST="off")
     with batch_jobs(
         s3_endpoint, lambda event: handler.handler(event, LambdaContext()), task_delay=0.05
     ) as (jobs_endpoint, jobs):

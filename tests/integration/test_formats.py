@@ -20,7 +20,9 @@ def copies(s3: Any, bucket: str) -> list[str]:
 
 def test_one_upload_becomes_every_size_in_every_format_with_a_cover_crop(s3, bucket, load_handler):
     s3.put_object(Bucket=bucket, Key="images/cat.jpg", Body=images.with_orientation(6, 1600, 1200))
-    handler = load_handler(OUTPUT_FORMATS="jpeg,webp,avif", RESIZE_WIDTHS="300,900,200x200:cover")
+    handler = load_handler(
+        MANIFEST="off", OUTPUT_FORMATS="jpeg,webp,avif", RESIZE_WIDTHS="300,900,200x200:cover"
+    )
 
     result = handler.handler(s3_event(bucket, ["images/cat.jpg"]), LambdaContext())
 
@@ -44,7 +46,7 @@ def test_one_upload_becomes_every_size_in_every_format_with_a_cover_crop(s3, buc
 
 def test_alpha_is_kept_for_webp_and_flattened_for_jpeg_from_one_decode(s3, bucket, load_handler):
     s3.put_object(Bucket=bucket, Key="images/logo.png", Body=images.alpha_png(alpha=0))
-    handler = load_handler(OUTPUT_FORMATS="jpeg,webp,source", RESIZE_WIDTHS="100")
+    handler = load_handler(MANIFEST="off", OUTPUT_FORMATS="jpeg,webp,source", RESIZE_WIDTHS="100")
 
     result = handler.handler(s3_event(bucket, ["images/logo.png"]), LambdaContext())
 
@@ -66,7 +68,9 @@ def test_a_redelivered_event_is_up_to_date_only_when_every_format_is(
     s3.put_object(Bucket=bucket, Key="images/cat.png", Body=images.png(800, 600))
     with fault_proxy(s3_endpoint) as (endpoint, proxy):
         monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-        handler = load_handler(OUTPUT_FORMATS="source,webp", RESIZE_WIDTHS="300,600")
+        handler = load_handler(
+            MANIFEST="off", OUTPUT_FORMATS="source,webp", RESIZE_WIDTHS="300,600"
+        )
         event = s3_event(bucket, ["images/cat.png"])
         assert handler.handler(event, LambdaContext())["processed"] == 1
         assert len(copies(s3, bucket)) == 4
@@ -96,7 +100,10 @@ def test_an_animated_gif_stays_animated_with_animation_keep(
     data = images.animation("gif", 320, 240, delays=(80, 160, 240), loop=0)
     s3.put_object(Bucket=bucket, Key="images/spin.gif", Body=data)
     handler = load_handler(
-        ANIMATION=animation, OUTPUT_FORMATS="source,webp,jpeg", RESIZE_WIDTHS="160,64x64:cover"
+        ANIMATION=animation,
+        MANIFEST="off",
+        OUTPUT_FORMATS="source,webp,jpeg",
+        RESIZE_WIDTHS="160,64x64:cover",
     )
 
     result = handler.handler(s3_event(bucket, ["images/spin.gif"]), LambdaContext())

@@ -185,7 +185,7 @@ def test_the_deployed_policy_lets_the_function_delete_the_copies_of_a_deleted_up
     )
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
-    handler = load_handler(AWS_ENDPOINT_URL=endpoint, **credentials)
+    handler = load_handler(AWS_ENDPOINT_URL=endpoint, MANIFEST="off", **credentials)
     assert handler.handler(s3_event(BUCKET, ["images/cat.jpg"]), LambdaContext())["processed"]
     admin.uploader.delete_object(Bucket=BUCKET, Key="images/cat.jpg")
     removal = s3_event(BUCKET, ["images/cat.jpg"])

@@ -28,7 +28,7 @@ def proxied(s3_endpoint, load_handler, monkeypatch):
     """The handler, cold-started against S3 through the proxy; yields (handler, proxy)."""
     with fault_proxy(s3_endpoint) as (endpoint, proxy):
         monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-        yield load_handler(), proxy
+        yield load_handler(MANIFEST="off"), proxy  # the manifest: test_manifest_s3.py
 
 
 def event(
