@@ -10,6 +10,7 @@ work to do: a re-delivered event costs HEADs, not a download.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -72,13 +73,23 @@ def process(
     started, one that runs out of time stops between steps, and both are left for a retry.
     `budget` is the memory that the decodes of objects processed at once share.
     """
-    details: dict[str, Any] = {}
-    start = time.perf_counter()
-    try:
+
+    def work(details: dict[str, Any]) -> Outcome:
         # The object's share of the memory budget, taken before its decode and held
         # until its last encode is done.
         with ExitStack() as held:
             outputs = _run(ref, settings, store, details, deadline, budget, held)
+        return Outcome(ref, "processed", outputs=outputs, details=details)
+
+    return classified(ref, work)
+
+
+def classified(ref: ObjectRef, work: Callable[[dict[str, Any]], Outcome]) -> Outcome:
+    """`work(details)`'s outcome, or what it raised as a classified, timed Outcome."""
+    details: dict[str, Any] = {}
+    start = time.perf_counter()
+    try:
+        return work(details)
     except Skip as skip:
         return Outcome(ref, "skipped", str(skip), details=details)
     except PermanentError as error:
@@ -87,7 +98,6 @@ def process(
         return Outcome(ref, "failed", str(error), retryable=True, details=details)
     finally:
         details["total_ms"] = round((time.perf_counter() - start) * 1000, 1)
-    return Outcome(ref, "processed", outputs=outputs, details=details)
 
 
 def _run(

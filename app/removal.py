@@ -26,14 +26,13 @@ no longer in RESIZE_WIDTHS) are outside the prefixes searched and stay.
 from __future__ import annotations
 
 import dataclasses
-import time
 from concurrent.futures import ThreadPoolExecutor
 from string import Formatter
 from typing import Any, Protocol
 
 from app import imaging, naming, order, pipeline
 from app.config import Settings
-from app.errors import ObjectGone, PermanentError, Skip, TransientError
+from app.errors import ObjectGone, Skip
 from app.memory import MemoryBudget
 from app.model import ObjectRef, Outcome
 
@@ -59,18 +58,9 @@ def remove(
     budget: MemoryBudget = pipeline.UNLIMITED,
 ) -> Outcome:
     """Delete every copy of `ref` if the source is gone; classify whatever goes wrong."""
-    details: dict[str, Any] = {}
-    start = time.perf_counter()
-    try:
-        return _run(ref, settings, store, details, deadline, budget)
-    except Skip as skip:
-        return Outcome(ref, "skipped", str(skip), details=details)
-    except PermanentError as error:
-        return Outcome(ref, "failed", str(error), details=details)
-    except TransientError as error:
-        return Outcome(ref, "failed", str(error), retryable=True, details=details)
-    finally:
-        details["total_ms"] = round((time.perf_counter() - start) * 1000, 1)
+    return pipeline.classified(
+        ref, lambda details: _run(ref, settings, store, details, deadline, budget)
+    )
 
 
 def _run(
