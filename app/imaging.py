@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pyvips
 
-from app import density, fit, formats, loaders
+from app import colour, density, fit, formats, loaders
 from app.errors import BadImage, InputTooLarge
 from app.fit import SizeSpec
 from app.formats import FORMATS, Format
@@ -303,10 +303,13 @@ def _reduce_on_grid(
 def to_srgb(image: pyvips.Image) -> pyvips.Image:
     """Convert to sRGB after the resize, where there are fewest pixels to convert.
 
-    Only a real conversion is paid for: an image with no profile is taken as sRGB.
+    Only a real conversion is paid for: an image with no profile is taken as sRGB, and
+    so is an RGB image whose profile is sRGB in all but name (colour.is_srgb).
     """
     if image.get_typeof("icc-profile-data"):
-        image = image.icc_transform("srgb", embedded=True)
+        rgb = image.interpretation in ("srgb", "rgb16") and image.bands in (3, 4)
+        if not (rgb and colour.is_srgb(image.get("icc-profile-data"))):
+            image = image.icc_transform("srgb", embedded=True)
     elif image.interpretation == "cmyk":
         image = image.icc_transform("srgb", input_profile="cmyk")
     if image.interpretation != "srgb" or image.format != "uchar":
