@@ -206,19 +206,18 @@ def _finished(image: pyvips.Image, flatten: bool) -> pyvips.Image:
 
 
 def jpeg_shrink(header: Header, width: int, height: int) -> int:
-    """The DCT scale (1/8, 1/4, 1/2) to decode a JPEG at for a `width`x`height` result.
+    """The DCT scale (1/8, 1/4, 1/2) to decode a JPEG at for a `width`x`height` result:
+    the smallest that still decodes at least that many pixels (libvips rounds the
+    decoded size down, dropping a last, partial block, so do we), as Pillow's `draft()`.
 
-    The largest scale that still decodes at least that many pixels (libvips rounds the
-    decoded size down, dropping a last, partial block, so do we), unless it would leave
-    less than a (scale + 1) / scale reduce, e.g. under 1.125x at 1/8: the DCT scale is a
-    coarser filter than Lanczos, and there the next scale is worth its cost (as sharp
-    does; 8000x6000 to 900 wide: +0.3 dB PSNR for +24% CPU).
+    The next, finer scale was taken when this one left less than a (scale + 1) / scale
+    reduce. Measured on the benchmark's `tune` half (bench/dctscale.py: photos 3640-4032
+    wide, which all left 1.01-1.12x at 1/4), it cost 12-33% more CPU for +0.16 to
+    +0.71 dB at 900 wide and nothing at 300 and 600, and the gain did not grow as the
+    reduce left shrank; so no threshold was worth keeping.
     """
     shrink = 8
     while shrink > 1 and (header.width // shrink < width or header.height // shrink < height):
-        shrink //= 2
-    factor = min(header.width / width, header.height / height)
-    if shrink > 1 and factor < shrink + 1:
         shrink //= 2
     return shrink
 
