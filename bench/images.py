@@ -150,7 +150,7 @@ VARIANTS = (
     Variant("sunset", 4032, 3024, 95, "444", None, restart=64),
     Variant("Dragonfly", 4032, 3024, 80, "420", "adobe-rgb", orientation=8),
     Variant("seeding", 4032, 3024, 88, "420", "srgb", orientation=6),
-    Variant("seeding", 3840, 2400, 90, "444", None),
+    Variant("seeding", 3840, 2400, 90, "444", None, restart=4),
     Variant("Kleiber", 3840, 2400, 75, "420", "srgb", restart=16),
     Variant("Dragonfly", 3840, 2400, 85, "444", "p3"),
     Variant("SafeLanding", 3640, 2400, 88, "444", "p3"),
