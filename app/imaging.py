@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pyvips
 
-from app import density, fit, formats, loaders
+from app import colour, density, fit, formats, loaders
 from app.errors import BadImage, InputTooLarge
 from app.fit import SizeSpec
 from app.formats import FORMATS, Format
@@ -206,19 +206,18 @@ def _finished(image: pyvips.Image, flatten: bool) -> pyvips.Image:
 
 
 def jpeg_shrink(header: Header, width: int, height: int) -> int:
-    """The DCT scale (1/8, 1/4, 1/2) to decode a JPEG at for a `width`x`height` result.
+    """The DCT scale (1/8, 1/4, 1/2) to decode a JPEG at for a `width`x`height` result:
+    the smallest that still decodes at least that many pixels (libvips rounds the
+    decoded size down, dropping a last, partial block, so do we), as Pillow's `draft()`.
 
-    The largest scale that still decodes at least that many pixels (libvips rounds the
-    decoded size down, dropping a last, partial block, so do we), unless it would leave
-    less than a (scale + 1) / scale reduce, e.g. under 1.125x at 1/8: the DCT scale is a
-    coarser filter than Lanczos, and there the next scale is worth its cost (as sharp
-    does; 8000x6000 to 900 wide: +0.3 dB PSNR for +24% CPU).
+    The next, finer scale was taken when this one left less than a (scale + 1) / scale
+    reduce. Measured on the benchmark's `tune` half (bench/dctscale.py: photos 3640-4032
+    wide, which all left 1.01-1.12x at 1/4), it cost 12-33% more CPU for +0.16 to
+    +0.71 dB at 900 wide and nothing at 300 and 600, and the gain did not grow as the
+    reduce left shrank; so no threshold was worth keeping.
     """
     shrink = 8
     while shrink > 1 and (header.width // shrink < width or header.height // shrink < height):
-        shrink //= 2
-    factor = min(header.width / width, header.height / height)
-    if shrink > 1 and factor < shrink + 1:
         shrink //= 2
     return shrink
 
@@ -303,10 +302,13 @@ def _reduce_on_grid(
 def to_srgb(image: pyvips.Image) -> pyvips.Image:
     """Convert to sRGB after the resize, where there are fewest pixels to convert.
 
-    Only a real conversion is paid for: an image with no profile is taken as sRGB.
+    Only a real conversion is paid for: an image with no profile is taken as sRGB, and
+    so is an RGB image whose profile is sRGB in all but name (colour.is_srgb).
     """
     if image.get_typeof("icc-profile-data"):
-        image = image.icc_transform("srgb", embedded=True)
+        rgb = image.interpretation in ("srgb", "rgb16") and image.bands in (3, 4)
+        if not (rgb and colour.is_srgb(image.get("icc-profile-data"))):
+            image = image.icc_transform("srgb", embedded=True)
     elif image.interpretation == "cmyk":
         image = image.icc_transform("srgb", input_profile="cmyk")
     if image.interpretation != "srgb" or image.format != "uchar":

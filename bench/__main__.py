@@ -157,8 +157,8 @@ def bench_image(image: Path, chosen: list[Contender], rounds: int, runs: int) ->
     return results
 
 
-def table(image: Path, results: dict[str, Result]) -> str:
-    header = f"{image.name}: {_describe(image)}"
+def table(image: Path, results: dict[str, Result], half: str | None = None) -> str:
+    header = f"{image.name}: {_describe(image)}" + (f" [{half}]" if half else "")
     limit = next((r for k, r in results.items() if k.startswith("limit") and not r.error), None)
     project = results.get("project, 1 core")
     lines = [
@@ -198,7 +198,12 @@ def _describe(image: Path) -> str:
     kind = im.get("vips-loader").removesuffix("load")
     if kind == "jpeg":
         kind = "progressive JPEG" if im.get_typeof("interlaced") else "baseline JPEG"
-    return f"{im.width}x{im.height} ({im.width * im.height / 1e6:.0f} MP), {kind}, " + (
+    extra = ""
+    if im.get_typeof("jpeg-chroma-subsample"):
+        extra += f", {im.get('jpeg-chroma-subsample')}"
+    if im.get_typeof("icc-profile-data"):
+        extra += ", ICC profile"
+    return f"{im.width}x{im.height} ({im.width * im.height / 1e6:.0f} MP), {kind}{extra}, " + (
         f"{image.stat().st_size / 1e6:.1f} MB"
     )
 
@@ -228,14 +233,33 @@ def main(argv: list[str] | None = None) -> int:
         help="only cold start, end to end, memory and cost, beside the last run's tables",
     )
     parser.add_argument(
+        "--set",
+        choices=("corpus", "tune", "report", "both", "all"),
+        default="all",
+        help="which images: the corpus photos and the made ones, one half of the variants "
+        "(bench/images.py), both halves, or all (default)",
+    )
+    parser.add_argument(
         "--results", type=Path, default=RESULTS, help=f"where the report goes (default {RESULTS})"
     )
     args = parser.parse_args(argv)
 
     rounds, runs = (1, 1) if args.quick else (args.rounds, args.runs)
     chosen = contenders(set(args.only.split(",")) if args.only else None)
-    paths = images.quick() if args.quick else images.full()
-    report: dict[str, Any] = {"machine": machine(), "images": {}}
+    sets = {
+        "corpus": ["corpus"],
+        "tune": ["tune"],
+        "report": ["report"],
+        "both": ["tune", "report"],
+        "all": ["corpus", "tune", "report"],
+    }[args.set]
+    paths = images.quick() if args.quick else []
+    half: dict[str, str] = {}  # image name -> the set it belongs to
+    for name in [] if args.quick else sets:
+        chosen_paths = images.full() if name == "corpus" else images.variants(name)
+        half.update((p.name, name) for p in chosen_paths)
+        paths += chosen_paths
+    report: dict[str, Any] = {"machine": machine(), "images": {}, "sets": half}
     sections = [f"Measured on {report['machine']}; medians of {rounds}x{runs} runs.", ""]
     if args.extras_only:  # keep the last run's tables: the cost is computed from them
         paths = []
@@ -247,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     print(sections[0], flush=True)
     for path in paths:
         results = bench_image(path, chosen, rounds, runs)
-        section = table(path, results)
+        section = table(path, results, half.get(path.name))
         print("\n" + section, flush=True)
         sections += [section, ""]
         report["images"][path.name] = {

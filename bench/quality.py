@@ -1,6 +1,7 @@
 """Is speed bought with bad pixels? Sizes and PSNR against a full-precision reference.
 
-The reference decodes every pixel (no shrink-on-load), turns it upright, and resizes
+The reference decodes every pixel (no shrink-on-load), turns it upright, converts it
+to sRGB through its ICC profile if it has one (16-bit), and resizes
 to the exact size in floating point with Lanczos-3: what a resizer with no time limit
 would make. Each output is compared with the reference at the output's own size.
 """
@@ -22,6 +23,10 @@ class Reference:
         full = pyvips.Image.new_from_file(str(image)).autorot()
         if full.hasalpha():
             full = full.flatten(background=[255, 255, 255])
+        if full.get_typeof("icc-profile-data"):
+            # Its colours in sRGB, in 16 bits so that the reference keeps its precision.
+            full = full.icc_transform("srgb", embedded=True, depth=16).cast("float") / 257
+            full = full.copy(interpretation="srgb")
         self.full = full.colourspace("srgb").cast("float").copy_memory()
         self._sized: dict[tuple[int, int], pyvips.Image] = {}
 

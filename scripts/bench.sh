@@ -3,15 +3,17 @@
 # Installs what it measures against, when it can: libjpeg-turbo's djpeg/cjpeg and
 # netpbm's pngtopnm (Debian packages), and sharp (npm, into bench/node). A peer that
 # cannot be installed is skipped, and the report says so.
-# Arguments go to python -m bench (e.g. --quick, --rounds 5, --only project,limit).
+# Arguments go to python -m bench (e.g. --quick, --rounds 5, --only project,limit,
+# --set corpus|tune|report|both|all: the corpus photos, one half of the variants, ...).
 # --stages [IMAGE]: where the project's time goes instead, stage by stage, on one core.
+# --dctscale [--set tune|report|both]: each JPEG at its DCT scale and the next, one core.
 # --memory [--quick ...]: peak memory per decoder against the model in app/memory.py,
 #   objects at once under 1024 and 1769 MB, and a warm process (bench/memory.py).
 #   scripts/bench.sh [--quick] [--rounds N] [--only NAMES] ...   (-h: this text)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-  sed -n '2,10p' "$0" | cut -c3-
+  sed -n '2,12p' "$0" | cut -c3-
   echo "Options of the benchmark itself: .venv/bin/python -m bench --help"
   exit 0
 fi
@@ -21,6 +23,12 @@ if [ "${1:-}" = --stages ]; then
   shift
   cpu=$(python3 -c 'import os; print(max(os.sched_getaffinity(0)))')
   VIPS_CONCURRENCY=1 PYTHONPATH=. exec taskset -c "$cpu" .venv/bin/python -m bench.stages "$@"
+fi
+
+if [ "${1:-}" = --dctscale ]; then
+  shift
+  cpu=$(python3 -c 'import os; print(max(os.sched_getaffinity(0)))')
+  VIPS_CONCURRENCY=1 PYTHONPATH=. exec taskset -c "$cpu" .venv/bin/python -m bench.dctscale "$@"
 fi
 
 if [ "${1:-}" = --memory ]; then

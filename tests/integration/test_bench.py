@@ -77,3 +77,73 @@ def test_paced_proxy_forwards_every_byte_and_holds_responses_to_its_rate():
 
     assert received == [body[::-1]] and answer == body
     assert elapsed >= 0.9 * len(body) / 20e6  # 2 MB at 20 MB/s cannot come back sooner
+
+
+def test_variants_split_in_two_fixed_halves_that_each_hold_every_kind() -> None:
+    from bench import images
+
+    halves = images.halves()
+    tune, report = ({v.name for v in halves[h]} for h in ("tune", "report"))
+
+    assert tune.isdisjoint(report)
+    assert tune | report == {v.name for v in images.VARIANTS}
+    assert abs(len(tune) - len(report)) <= 1
+    assert images.halves() == halves  # chosen from the names alone: the same every run
+    for half in halves.values():
+        assert {v.profile for v in half} >= {"srgb", None} and {"p3", "adobe-rgb"} & {
+            v.profile for v in half
+        }
+        assert {v.chroma for v in half} == {"444", "420"}
+        assert any(v.orientation != 1 for v in half) and any(v.restart for v in half)
+    assert {(v.width, v.height) for v in images.VARIANTS} >= {
+        (4032, 3024),
+        (3840, 2400),
+        (3640, 2400),
+    }
+
+
+def test_a_variant_is_what_its_name_says(corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    import pyvips
+
+    from app.colour import is_srgb
+    from bench import images
+
+    monkeypatch.setattr(images, "CORPUS", corpus / "photos")
+    variant = images.Variant("Kleiber", 4032, 3024, 92, "444", "p3", orientation=6, restart=16)
+    path = tmp_path / variant.name
+    variant.make(path)
+
+    image = pyvips.Image.new_from_file(str(path))
+    assert (image.width, image.height) == (3024, 4032)  # stored turned ...
+    assert image.get("orientation") == 6  # ... and shown upright
+    assert image.get("jpeg-chroma-subsample") == "4:4:4"
+    assert not is_srgb(image.get("icc-profile-data"))
+    assert b"\xff\xdd" in path.read_bytes()  # DRI: restart markers
+
+
+def test_pillow_converts_a_profiled_image_to_srgb_as_the_reference_does(tmp_path: Path) -> None:
+    import pyvips
+
+    from bench import icc
+    from bench.quality import Reference, check
+
+    # Saturated colours in Display P3: read as sRGB, they are far off.
+    x = pyvips.Image.xyz(1200, 800)[0] * 255 // 1199
+    picture = x.bandjoin([255 - x, (x * 0) + 40]).cast("uchar").copy(interpretation="srgb")
+    picture.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc.builtin("p3"))
+    source = tmp_path / "p3.jpg"
+    picture.jpegsave(str(source), Q=95, subsample_mode="off")
+    out = tmp_path / "out"
+
+    subprocess.run(
+        [sys.executable, "-m", "bench.workers", "pillow-draft", str(source), str(out), "--runs=1"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+    reference = Reference(source)
+    for width in (300, 600, 900):
+        ok, psnr = check(reference, width, (out / f"{width}.jpg").read_bytes())
+        assert ok and psnr > 35, (width, psnr)

@@ -84,10 +84,15 @@ def test_centre_crop_cuts_the_middle() -> None:
 
     centred = images.load(render(data, (cover(300, 300),), crop="centre")[0].data)
 
-    # The blue cross at the picture's centre is at the crop's centre.
-    assert images.is_blue(centred(150, 150))
-    assert images.is_blue(centred(150, 142)) and images.is_blue(centred(142, 150))
-    assert not images.is_blue(centred(150, 125))
+    # The blue cross at the picture's centre is at the crop's centre. (At exactly 2x the
+    # JPEG's DCT scale does the whole reduce, which leaves its 2-pixel arms a little
+    # softer than a Lanczos reduce would: blue 149 rather than over 150.)
+    def bluish(pixel: list[float]) -> bool:
+        return pixel[2] > 120 and pixel[0] < 60 and pixel[1] < 60
+
+    assert bluish(centred(150, 150))
+    assert bluish(centred(150, 142)) and bluish(centred(142, 150))
+    assert not bluish(centred(150, 125))
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
