@@ -119,3 +119,21 @@ def test_other_profiles_are_still_converted_to_srgb(make, monkeypatch) -> None:
 
     assert max_difference(decoded, transformed) <= 1
     assert max_difference(decoded, decode(with_profile(None), spec)) > 10
+
+
+def test_a_16_bit_png_with_an_srgb_profile_is_only_made_8_bit(monkeypatch) -> None:
+    x = pyvips.Image.xyz(256, 64)[0] * 257
+    picture = x.bandjoin([65535 - x, x // 2]).cast("ushort").copy(interpretation="rgb16")
+    picture.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc.srgb_as_table())
+    data = picture.pngsave_buffer()
+    transforms = count_transforms(monkeypatch)
+
+    decoded = decode(data, (SizeSpec(256),))
+    assert transforms == []
+    monkeypatch.undo()
+    transformed = pyvips.Image.new_from_buffer(data, "").icc_transform(
+        "srgb", embedded=True, depth=8
+    )
+
+    assert (decoded.format, decoded.interpretation) == ("uchar", "srgb")
+    assert max_difference(decoded, transformed) <= 1
