@@ -237,14 +237,18 @@ def _parse_specs(raw: str) -> tuple[SizeSpec, ...]:
         ):
             raise ValueError(part)
         specs.append(SizeSpec(width, height, cover=match[3] == "cover"))
-    labels = [s.label for s in specs]
-    repeated = sorted({label for label in labels if labels.count(label) > 1}, key=labels.index)
+    _refuse_repeats([s.label for s in specs], "each size makes its own copies, so list each once")
+    return tuple(specs)
+
+
+def _refuse_repeats(names: list[str], advice: str) -> None:
+    """_Invalid naming every item of `names` listed more than once, in order of listing."""
+    repeated = sorted({name for name in names if names.count(name) > 1}, key=names.index)
     if repeated:
         raise _Invalid(
             f"{' and '.join(repeated)} {'is' if len(repeated) == 1 else 'are'} listed more "
-            "than once; each size makes its own copies, so list each once"
+            f"than once; {advice}"
         )
-    return tuple(specs)
 
 
 class _Invalid(ValueError):
@@ -357,12 +361,7 @@ def _parse_formats(raw: str) -> tuple[str, ...]:
     names = [part.strip().lower() for part in raw.split(",")]
     if not all(name in OUTPUT_FORMATS for name in names):
         raise ValueError(raw)
-    repeated = sorted({name for name in names if names.count(name) > 1}, key=names.index)
-    if repeated:
-        raise _Invalid(
-            f"{' and '.join(repeated)} {'is' if len(repeated) == 1 else 'are'} listed more "
-            "than once; list each format once"
-        )
+    _refuse_repeats(names, "list each format once")
     return tuple(names)
 
 

@@ -100,6 +100,20 @@ def classified(ref: ObjectRef, work: Callable[[dict[str, Any]], Outcome]) -> Out
         details["total_ms"] = round((time.perf_counter() - start) * 1000, 1)
 
 
+def guard(ref: ObjectRef, settings: Settings) -> str:
+    """The bucket of `ref`'s copies; Skip if the key is not one to act on (not under
+    SOURCE_PREFIX, or a copy of ours: the recursion guard). No request is made."""
+    out_bucket = settings.output_bucket_for(ref.bucket)
+    reason = naming.skip_reason(
+        ref.key,
+        source_prefix=settings.source_prefix,
+        output_prefix=settings.output_prefix if out_bucket == ref.bucket else None,
+    )
+    if reason:
+        raise Skip(reason)
+    return out_bucket
+
+
 def _run(
     ref: ObjectRef,
     settings: Settings,
@@ -109,17 +123,10 @@ def _run(
     budget: MemoryBudget,
     held: ExitStack,
 ) -> tuple[Output, ...]:
-    out_bucket = settings.output_bucket_for(ref.bucket)
     conflict = settings.conflict_in(ref.bucket)
     if conflict:
         raise PermanentError(conflict)
-    reason = naming.skip_reason(
-        ref.key,
-        source_prefix=settings.source_prefix,
-        output_prefix=settings.output_prefix if out_bucket == ref.bucket else None,
-    )
-    if reason:
-        raise Skip(reason)
+    out_bucket = guard(ref, settings)
     _check_size(ref, ref.size, settings)  # from the event: refuse before any request
     _check_time(ref, deadline)
 

@@ -71,14 +71,7 @@ def _run(
     deadline: float | None,
     budget: MemoryBudget,
 ) -> Outcome:
-    out_bucket = settings.output_bucket_for(ref.bucket)
-    reason = naming.skip_reason(
-        ref.key,
-        source_prefix=settings.source_prefix,
-        output_prefix=settings.output_prefix if out_bucket == ref.bucket else None,
-    )
-    if reason:
-        raise Skip(reason)
+    out_bucket = pipeline.guard(ref, settings)
     try:
         head = store.head(dataclasses.replace(ref, version=None))
     except ObjectGone:
