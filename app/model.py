@@ -83,6 +83,8 @@ class Outcome:
             }
             for o in self.outputs
         ]
+        if "manifest" in self.details:  # written after the copies, listing them
+            result["manifest"] = self.details["manifest"]
         if self.status == "deleted":
             result["deleted"] = list(self.removed)
         return result
