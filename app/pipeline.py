@@ -11,23 +11,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-import pyvips
-
-from app import animation, formats, freshness, heif_brand, imaging, manifest, memory, naming, order
+from app import copies, decoded, formats, freshness, imaging, manifest, naming, order
 from app import deadline as time_left
 from app.config import Settings
 from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientError
 from app.memory import MemoryBudget
 from app.model import ObjectRef, Outcome, Output
 from app.storage import Download, Head
-
-if TYPE_CHECKING:
-    from app import heic
 
 # What an object may need before it is worth starting: a generous bound on a large
 # photo's GET, decode, encodes and PUTs, so that it never dies half-way.
@@ -38,25 +31,12 @@ MS_PER_MB = 200
 UNLIMITED = MemoryBudget(None)
 
 
-class Store(Protocol):
-    """Where sources are read from and renditions written to."""
+class Store(copies.Writer, Protocol):
+    """Where sources are read from and renditions written to (`put`, `copy_metadata`)."""
 
     def head(self, ref: ObjectRef) -> Head: ...
 
     def open(self, ref: ObjectRef, head: Head) -> Download: ...
-
-    def copy_metadata(self, bucket: str, key: str) -> dict[str, str] | None: ...
-
-    def put(
-        self,
-        bucket: str,
-        key: str,
-        data: bytes,
-        *,
-        content_type: str,
-        cache_control: str,
-        metadata: dict[str, str],
-    ) -> None: ...
 
 
 def process(
@@ -148,26 +128,23 @@ def _run(
     download = store.open(ref, head)
     try:
         clock.lap("open_ms")
-        peeked = heif_brand.Peeked(download.read)
-        source = imaging.stream_source(peeked.read)
         try:
-            heic = _open_heic(peeked, ref) if heif_brand.is_hevc(peeked.head) else None
-            header = (
-                heic.header(settings.max_input_pixels)
-                if heic
-                else imaging.read_header(
-                    source, settings.max_input_pixels, ref.uri, size=download.size
-                )
+            source = decoded.opened(
+                download.read, download.size, ref.uri, settings.max_input_pixels
             )
+            header = source.header
             details.update(width=header.width, height=header.height, loader=header.loader)
             source_format = imaging.output_format(header, "source")
             if source_format != guess:  # the guess was wrong: check the copies that would be made
                 _skip_if_up_to_date(store, settings, ref, out_bucket, source_format, head.etag)
             fmts = imaging.output_formats(header, settings.output_formats)
-            keys = _output_keys(settings, ref, fmts)
-            decoded = _decode(
-                source, heic, header, download.size, fmts, settings, ref, deadline, budget, held
+            keys = copies.keys(settings, ref, fmts)
+            # The object's share of the memory budget (app/memory.py), held until it is done.
+            held.enter_context(
+                budget.hold(decoded.needed(source, fmts, settings, ref.uri), ref.uri)
             )
+            _check_left(ref, deadline, "decoding")
+            image = decoded.decode(source, fmts, settings, ref.uri)
         except BadImage:
             if download.failure is not None:  # the network, not the file, cut the stream
                 raise download.failure from None
@@ -185,54 +162,28 @@ def _run(
         ref.key, head.etag, source_format, ref.version, ref.sequencer
     )
 
-    def write(
-        job: tuple[imaging.SizeSpec, str], image: pyvips.Image
-    ) -> tuple[Output, float, float]:
-        spec, fmt = job
-        _check_left(ref, deadline, f"writing {keys[job]}")
-        start = time.perf_counter()
-        rendition = imaging.encode(image, spec, fmt, settings.quality)
-        encoded = time.perf_counter()
-        if ref.sequencer is not None:  # a later event may have written it meanwhile
-            existing = store.copy_metadata(out_bucket, keys[job])
-            order.check_not_stale(ref, out_bucket, {keys[job]: existing})
-        store.put(
-            out_bucket,
-            keys[job],
-            rendition.data,
-            content_type=rendition.content_type,
-            cache_control=settings.cache_control,
-            metadata=metadata,
-        )
-        output = Output(
-            keys[job],
-            rendition.width,
-            rendition.height,
-            len(rendition.data),
-            rendition.content_type,
-        )
-        return output, encoded - start, time.perf_counter() - encoded
-
-    # libvips releases the GIL while resizing and encoding, and uploads wait on the
-    # network: one thread per size, then one per copy (size and format), overlaps all.
-    def size(spec: imaging.SizeSpec) -> _Sized:
-        return decoded.sized(spec, settings.crop)
-
-    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
-        sized = dict(zip(settings.specs, pool.map(size, settings.specs), strict=True))
-        written = list(pool.map(lambda job: write(job, sized[job[0]].pick(job[1])), keys))
+    written = copies.write(
+        image,
+        keys,
+        ref,
+        out_bucket,
+        metadata,
+        settings,
+        store,
+        before=lambda key: _check_left(ref, deadline, f"writing {key}"),
+    )
     clock.lap("encode_upload_ms")
     # Per-rendition sums: they overlap, so they may add up to more than the lap above.
-    details["encode_ms"] = round(sum(encode for _, encode, _ in written) * 1000, 1)
-    details["upload_ms"] = round(sum(upload for _, _, upload in written) * 1000, 1)
-    outputs = tuple(output for output, _, _ in written)
-    manifest_key = _manifest_key(settings, ref)
+    details["encode_ms"] = round(written.encode_s * 1000, 1)
+    details["upload_ms"] = round(written.upload_s * 1000, 1)
+    outputs = written.outputs
+    manifest_key = copies.manifest_key(settings, ref)
     if manifest_key is not None:  # last: a manifest is only ever there beside its copies
         _check_left(ref, deadline, f"writing {manifest_key}")
         store.put(
             out_bucket,
             manifest_key,
-            manifest.build(ref, head.etag, (header.width, header.height), outputs, decoded.still),
+            manifest.build(ref, head.etag, (header.width, header.height), outputs, image.still),
             content_type=manifest.CONTENT_TYPE,
             cache_control=settings.cache_control,
             metadata=metadata,
@@ -242,133 +193,17 @@ def _run(
     return outputs
 
 
-def _open_heic(peeked: heif_brand.Peeked, ref: ObjectRef) -> heic.Heic:
-    """A HEIC photo, all of it read: libvips has no HEVC decoder (see app/heic.py)."""
-    from app import heic  # here: loaded by the first HEIC, not at cold start
-
-    return heic.Heic(peeked.rest(), ref.uri)
-
-
-def _decode(
-    source: pyvips.Source,
-    heic: heic.Heic | None,
-    header: imaging.Header,
-    input_bytes: int,
-    fmts: tuple[str, ...],
-    settings: Settings,
-    ref: ObjectRef,
-    deadline: float | None,
-    budget: MemoryBudget,
-    held: ExitStack,
-) -> _Decoded:
-    """The one decode: every frame of a kept animation, else one image (alpha kept
-    if any format keeps it; each copy without alpha is flattened on its own).
-
-    The object's share of the memory budget (app/memory.py) is taken here and held in
-    `held` until its last encode is done."""
-    animated = animation.kept(header, settings.animation, fmts)
-    needed = memory.estimate(header, input_bytes, settings.specs, fmts)
-    if animated:
-        animation.check(header, settings.max_frames, settings.max_input_pixels, ref.uri)
-        needed += animation.decode_bytes(header, settings.specs)  # every frame, each size
-    held.enter_context(budget.hold(needed, ref.uri))
-    _check_left(ref, deadline, "decoding")
-    if animated:
-        return _Decoded(header, animation.decode(source, header, settings.specs, ref.uri), True)
-    flatten = not any(imaging.FORMATS[fmt].alpha for fmt in fmts)
-    image = (
-        heic.decode(header, settings.specs, flatten=flatten)
-        if heic
-        else imaging.decode(source, header, settings.specs, ref.uri, flatten=flatten)
-    )
-    return _Decoded(header, image, False)
-
-
-@dataclass(frozen=True, slots=True)
-class _Decoded:
-    """The decoded image (or animation: its frames stacked) of one object."""
-
-    header: imaging.Header
-    image: pyvips.Image
-    animated: bool
-
-    @property
-    def still(self) -> pyvips.Image:
-        """The image, or an animation's first frame."""
-        return animation.first_frame(self.image) if self.animated else self.image
-
-    def sized(self, spec: imaging.SizeSpec, crop: str) -> _Sized:
-        """The image made to `spec`; an animation's first frame too, for still formats."""
-        if not self.animated:
-            return _Sized(imaging.sized(self.image, self.header, spec, crop), None)
-        stack = animation.sized(self.image, self.header, spec, crop)
-        return _Sized(animation.first_frame(stack), stack)
-
-
-@dataclass(frozen=True, slots=True)
-class _Sized:
-    """One size of the decoded image: still, and animated if the decode kept frames."""
-
-    still: pyvips.Image
-    animated: pyvips.Image | None
-
-    def pick(self, fmt: str) -> pyvips.Image:
-        """What a copy in `fmt` is made of: every frame if the format can hold them."""
-        if self.animated is not None and imaging.FORMATS[fmt].animated:
-            return self.animated
-        return self.still
-
-
-def _output_keys(
-    settings: Settings, ref: ObjectRef, fmts: tuple[str, ...]
-) -> dict[tuple[imaging.SizeSpec, str], str]:
-    """Every copy's key (each size in each format), each checked to stay under OUTPUT_PREFIX."""
-    keys = {}
-    for spec in settings.specs:
-        for fmt in fmts:
-            key = naming.output_key(
-                settings.key_template,
-                source_key=ref.key,
-                source_prefix=settings.source_prefix,
-                output_prefix=settings.output_prefix,
-                width=spec.label,
-                ext=imaging.FORMATS[fmt].extension,
-            )
-            keys[spec, fmt] = _under_prefix(key, settings, ref)
-    return keys
-
-
-def _manifest_key(settings: Settings, ref: ObjectRef) -> str | None:
-    """The manifest's key (None with MANIFEST=off), checked to stay under OUTPUT_PREFIX."""
-    if settings.manifest_template is None:
-        return None
-    key = naming.manifest_key(
-        settings.manifest_template, ref.key, settings.source_prefix, settings.output_prefix
-    )
-    return _under_prefix(key, settings, ref)
-
-
-def _under_prefix(key: str, settings: Settings, ref: ObjectRef) -> str:
-    escape = naming.escape_reason(key, settings.output_prefix)
-    if escape:
-        raise PermanentError(
-            f"output key {key!r} for {ref.uri} would leave OUTPUT_PREFIX "
-            f"{settings.output_prefix!r} ({escape}); nothing written"
-        )
-    return key
-
-
 def _skip_if_up_to_date(
     store: Store, settings: Settings, ref: ObjectRef, bucket: str, source_format: str, etag: str
 ) -> None:
     fmts = formats.resolve(settings.output_formats, source_format)
-    keys = list(_output_keys(settings, ref, fmts).values())
-    manifest_key = _manifest_key(settings, ref)
+    keys = list(copies.keys(settings, ref, fmts).values())
+    manifest_key = copies.manifest_key(settings, ref)
     if manifest_key is not None:  # a manifest missing or older than the copies: make both
         keys.append(manifest_key)
-    copies = freshness.read_copies(store, bucket, keys)
-    order.check_not_stale(ref, bucket, copies)  # made for a later event of this key
-    if freshness.current(copies, etag, source_format, settings.output_formats):
+    found = freshness.read_copies(store, bucket, keys)
+    order.check_not_stale(ref, bucket, found)  # made for a later event of this key
+    if freshness.current(found, etag, source_format, settings.output_formats):
         also = ", and the manifest" if manifest_key else ""
         raise Skip(f"up to date: every copy already exists for ETag {etag}{also}")
 
