@@ -10,24 +10,18 @@ work to do: a re-delivered event costs HEADs, not a download.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-import pyvips
-
-from app import animation, formats, freshness, heif_brand, imaging, manifest, memory, naming, order
+from app import copies, decoded, formats, freshness, imaging, manifest, naming, order
 from app import deadline as time_left
 from app.config import Settings
 from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientError
 from app.memory import MemoryBudget
 from app.model import ObjectRef, Outcome, Output
 from app.storage import Download, Head
-
-if TYPE_CHECKING:
-    from app import heic
 
 # What an object may need before it is worth starting: a generous bound on a large
 # photo's GET, decode, encodes and PUTs, so that it never dies half-way.
@@ -38,25 +32,12 @@ MS_PER_MB = 200
 UNLIMITED = MemoryBudget(None)
 
 
-class Store(Protocol):
-    """Where sources are read from and renditions written to."""
+class Store(copies.Writer, Protocol):
+    """Where sources are read from and renditions written to (`put`, `copy_metadata`)."""
 
     def head(self, ref: ObjectRef) -> Head: ...
 
     def open(self, ref: ObjectRef, head: Head) -> Download: ...
-
-    def copy_metadata(self, bucket: str, key: str) -> dict[str, str] | None: ...
-
-    def put(
-        self,
-        bucket: str,
-        key: str,
-        data: bytes,
-        *,
-        content_type: str,
-        cache_control: str,
-        metadata: dict[str, str],
-    ) -> None: ...
 
 
 def process(
@@ -74,11 +55,13 @@ def process(
     `budget` is the memory that the decodes of objects processed at once share.
     """
 
+    job = _Job(ref, settings, store, deadline)
+
     def work(details: dict[str, Any]) -> Outcome:
         # The object's share of the memory budget, taken before its decode and held
-        # until its last encode is done.
+        # until its last encode is done (and its manifest, made from the image, written).
         with ExitStack() as held:
-            outputs = _run(ref, settings, store, details, deadline, budget, held)
+            outputs = _run(job, budget, held, details)
         return Outcome(ref, "processed", outputs=outputs, details=details)
 
     return classified(ref, work)
@@ -114,24 +97,75 @@ def guard(ref: ObjectRef, settings: Settings) -> str:
     return out_bucket
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What every step of one object reads: the object, the settings, the store, the deadline."""
+
+    ref: ObjectRef
+    settings: Settings
+    store: Store
+    deadline: float | None
+
+    def check_left(self, step: str) -> None:
+        """Stop between steps once the deadline has passed (a thread the handler left behind)."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise TransientError(
+                f"stopped before {step}: {self.ref.uri} ran out of time before the Lambda "
+                "deadline; left for a retry"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What the HEAD told of an object worth copying, and where its copies go."""
+
+    out_bucket: str
+    head: Head
+    guess: str  # the format `source` keeps it in, guessed before any GET (app/freshness.py)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """The object decoded, the format `source` keeps it in, and its copies' keys."""
+
+    image: decoded.Decoded
+    source_format: str
+    keys: copies.Keys
+
+
 def _run(
-    ref: ObjectRef,
-    settings: Settings,
-    store: Store,
-    details: dict[str, Any],
-    deadline: float | None,
-    budget: MemoryBudget,
-    held: ExitStack,
+    job: _Job, budget: MemoryBudget, held: ExitStack, details: dict[str, Any]
 ) -> tuple[Output, ...]:
-    conflict = settings.conflict_in(ref.bucket)
+    """The steps of one object, in order; any of them may end its work (Skip: nothing to do)."""
+    out_bucket = _check(job)
+    clock = _Clock(details)
+    known = _head(job, out_bucket, clock)
+    fetched = _fetch(job, known, budget, held, clock)
+    ref = job.ref
+    metadata = naming.rendition_metadata(
+        ref.key, known.head.etag, fetched.source_format, ref.version, ref.sequencer
+    )
+    outputs = _write_copies(job, known, fetched, metadata, clock)
+    _write_manifest(job, known, fetched, outputs, metadata, clock)
+    return outputs
+
+
+def _check(job: _Job) -> str:
+    """The copies' bucket, once the object passes every check that needs no request."""
+    conflict = job.settings.conflict_in(job.ref.bucket)
     if conflict:
         raise PermanentError(conflict)
-    out_bucket = guard(ref, settings)
-    _check_size(ref, ref.size, settings)  # from the event: refuse before any request
-    _check_time(ref, deadline)
+    out_bucket = guard(job.ref, job.settings)
+    _check_size(job.ref, job.ref.size, job.settings)  # from the event: refuse before any request
+    _check_time(job.ref, job.deadline)
+    return out_bucket
 
-    clock = _Clock(details)
-    head = store.head(ref)
+
+def _head(job: _Job, out_bucket: str, clock: _Clock) -> _Known:
+    """HEAD the object; refuse a replaced version, a copy of ours or too many bytes, and
+    skip it if its copies are up to date by the guess of its format."""
+    ref = job.ref
+    head = job.store.head(ref)
     clock.lap("head_ms")
     order.check_current(ref, head)  # a replaced version is not worth copies
     if naming.MARKER in head.metadata:
@@ -139,238 +173,136 @@ def _run(
             f"object carries the '{naming.MARKER}' metadata of a copy made by "
             "this function (recursion guard)"
         )
-    _check_size(ref, head.size, settings)
-    details["input_bytes"] = head.size
-    guess = freshness.likely_source_format(ref.key, head.content_type)
-    _skip_if_up_to_date(store, settings, ref, out_bucket, guess, head.etag)
+    _check_size(ref, head.size, job.settings)
+    clock.record(input_bytes=head.size)
+    known = _Known(out_bucket, head, freshness.likely_source_format(ref.key, head.content_type))
+    _skip_if_up_to_date(job, known, known.guess)
     clock.lap("check_ms")
+    return known
 
-    download = store.open(ref, head)
+
+def _fetch(
+    job: _Job, known: _Known, budget: MemoryBudget, held: ExitStack, clock: _Clock
+) -> _Fetched:
+    """GET the object and decode it once; the download is read to its end and closed.
+
+    A network failure is raised in place of the BadImage a cut stream makes of it."""
+    download = job.store.open(job.ref, known.head)
     try:
-        clock.lap("open_ms")
-        peeked = heif_brand.Peeked(download.read)
-        source = imaging.stream_source(peeked.read)
-        try:
-            heic = _open_heic(peeked, ref) if heif_brand.is_hevc(peeked.head) else None
-            header = (
-                heic.header(settings.max_input_pixels)
-                if heic
-                else imaging.read_header(
-                    source, settings.max_input_pixels, ref.uri, size=download.size
-                )
-            )
-            details.update(width=header.width, height=header.height, loader=header.loader)
-            source_format = imaging.output_format(header, "source")
-            if source_format != guess:  # the guess was wrong: check the copies that would be made
-                _skip_if_up_to_date(store, settings, ref, out_bucket, source_format, head.etag)
-            fmts = imaging.output_formats(header, settings.output_formats)
-            keys = _output_keys(settings, ref, fmts)
-            decoded = _decode(
-                source, heic, header, download.size, fmts, settings, ref, deadline, budget, held
-            )
-        except BadImage:
-            if download.failure is not None:  # the network, not the file, cut the stream
-                raise download.failure from None
-            raise
+        open_ms = clock.lap("open_ms")
+        with _network_first(download):
+            fetched = _decode(job, known, download, budget, held, clock)
         # Streaming overlaps the two: the waits inside read() are the download's share.
         clock.lap("decode_ms", less=download.waited_s)
         download.finish()
         if download.failure is not None:  # a decoder may take a cut body for the file's end
             raise download.failure
-        details["download_ms"] = round(details["open_ms"] + download.waited_s * 1000, 1)
+        clock.record(download_ms=round(open_ms + download.waited_s * 1000, 1))
     finally:
         download.close()
-
-    metadata = naming.rendition_metadata(
-        ref.key, head.etag, source_format, ref.version, ref.sequencer
-    )
-
-    def write(
-        job: tuple[imaging.SizeSpec, str], image: pyvips.Image
-    ) -> tuple[Output, float, float]:
-        spec, fmt = job
-        _check_left(ref, deadline, f"writing {keys[job]}")
-        start = time.perf_counter()
-        rendition = imaging.encode(image, spec, fmt, settings.quality)
-        encoded = time.perf_counter()
-        if ref.sequencer is not None:  # a later event may have written it meanwhile
-            existing = store.copy_metadata(out_bucket, keys[job])
-            order.check_not_stale(ref, out_bucket, {keys[job]: existing})
-        store.put(
-            out_bucket,
-            keys[job],
-            rendition.data,
-            content_type=rendition.content_type,
-            cache_control=settings.cache_control,
-            metadata=metadata,
-        )
-        output = Output(
-            keys[job],
-            rendition.width,
-            rendition.height,
-            len(rendition.data),
-            rendition.content_type,
-        )
-        return output, encoded - start, time.perf_counter() - encoded
-
-    # libvips releases the GIL while resizing and encoding, and uploads wait on the
-    # network: one thread per size, then one per copy (size and format), overlaps all.
-    def size(spec: imaging.SizeSpec) -> _Sized:
-        return decoded.sized(spec, settings.crop)
-
-    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
-        sized = dict(zip(settings.specs, pool.map(size, settings.specs), strict=True))
-        written = list(pool.map(lambda job: write(job, sized[job[0]].pick(job[1])), keys))
-    clock.lap("encode_upload_ms")
-    # Per-rendition sums: they overlap, so they may add up to more than the lap above.
-    details["encode_ms"] = round(sum(encode for _, encode, _ in written) * 1000, 1)
-    details["upload_ms"] = round(sum(upload for _, _, upload in written) * 1000, 1)
-    outputs = tuple(output for output, _, _ in written)
-    manifest_key = _manifest_key(settings, ref)
-    if manifest_key is not None:  # last: a manifest is only ever there beside its copies
-        _check_left(ref, deadline, f"writing {manifest_key}")
-        store.put(
-            out_bucket,
-            manifest_key,
-            manifest.build(ref, head.etag, (header.width, header.height), outputs, decoded.still),
-            content_type=manifest.CONTENT_TYPE,
-            cache_control=settings.cache_control,
-            metadata=metadata,
-        )
-        details["manifest"] = manifest_key
-        clock.lap("manifest_ms")
-    return outputs
-
-
-def _open_heic(peeked: heif_brand.Peeked, ref: ObjectRef) -> heic.Heic:
-    """A HEIC photo, all of it read: libvips has no HEVC decoder (see app/heic.py)."""
-    from app import heic  # here: loaded by the first HEIC, not at cold start
-
-    return heic.Heic(peeked.rest(), ref.uri)
+    return fetched
 
 
 def _decode(
-    source: pyvips.Source,
-    heic: heic.Heic | None,
-    header: imaging.Header,
-    input_bytes: int,
-    fmts: tuple[str, ...],
-    settings: Settings,
-    ref: ObjectRef,
-    deadline: float | None,
+    job: _Job,
+    known: _Known,
+    download: Download,
     budget: MemoryBudget,
     held: ExitStack,
-) -> _Decoded:
-    """The one decode: every frame of a kept animation, else one image (alpha kept
-    if any format keeps it; each copy without alpha is flattened on its own).
+    clock: _Clock,
+) -> _Fetched:
+    """The header; the copies checked again if it tells another format than the guess;
+    then the one decode, under the object's share of the memory budget, kept in `held`."""
+    ref, settings = job.ref, job.settings
+    source = decoded.opened(download.read, download.size, ref.uri, settings.max_input_pixels)
+    header = source.header
+    clock.record(width=header.width, height=header.height, loader=header.loader)
+    source_format = imaging.output_format(header, "source")
+    if source_format != known.guess:  # the guess was wrong: check the copies that would be made
+        _skip_if_up_to_date(job, known, source_format)
+    fmts = imaging.output_formats(header, settings.output_formats)
+    keys = copies.keys(settings, ref, fmts)
+    held.enter_context(budget.hold(decoded.needed(source, fmts, settings, ref.uri), ref.uri))
+    job.check_left("decoding")
+    return _Fetched(decoded.decode(source, fmts, settings, ref.uri), source_format, keys)
 
-    The object's share of the memory budget (app/memory.py) is taken here and held in
-    `held` until its last encode is done."""
-    animated = animation.kept(header, settings.animation, fmts)
-    needed = memory.estimate(header, input_bytes, settings.specs, fmts)
-    if animated:
-        animation.check(header, settings.max_frames, settings.max_input_pixels, ref.uri)
-        needed += animation.decode_bytes(header, settings.specs)  # every frame, each size
-    held.enter_context(budget.hold(needed, ref.uri))
-    _check_left(ref, deadline, "decoding")
-    if animated:
-        return _Decoded(header, animation.decode(source, header, settings.specs, ref.uri), True)
-    flatten = not any(imaging.FORMATS[fmt].alpha for fmt in fmts)
-    image = (
-        heic.decode(header, settings.specs, flatten=flatten)
-        if heic
-        else imaging.decode(source, header, settings.specs, ref.uri, flatten=flatten)
+
+@contextmanager
+def _network_first(download: Download) -> Iterator[None]:
+    """The download's failure raised in place of a BadImage: the network, not the file,
+    cut the stream."""
+    try:
+        yield
+    except BadImage:
+        if download.failure is not None:
+            raise download.failure from None
+        raise
+
+
+def _write_copies(
+    job: _Job, known: _Known, fetched: _Fetched, metadata: dict[str, str], clock: _Clock
+) -> tuple[Output, ...]:
+    """Every copy, in parallel (app/copies.py), none started after the deadline."""
+    written = copies.write(
+        fetched.image,
+        fetched.keys,
+        job.ref,
+        known.out_bucket,
+        metadata,
+        job.settings,
+        job.store,
+        before=lambda key: job.check_left(f"writing {key}"),
     )
-    return _Decoded(header, image, False)
-
-
-@dataclass(frozen=True, slots=True)
-class _Decoded:
-    """The decoded image (or animation: its frames stacked) of one object."""
-
-    header: imaging.Header
-    image: pyvips.Image
-    animated: bool
-
-    @property
-    def still(self) -> pyvips.Image:
-        """The image, or an animation's first frame."""
-        return animation.first_frame(self.image) if self.animated else self.image
-
-    def sized(self, spec: imaging.SizeSpec, crop: str) -> _Sized:
-        """The image made to `spec`; an animation's first frame too, for still formats."""
-        if not self.animated:
-            return _Sized(imaging.sized(self.image, self.header, spec, crop), None)
-        stack = animation.sized(self.image, self.header, spec, crop)
-        return _Sized(animation.first_frame(stack), stack)
-
-
-@dataclass(frozen=True, slots=True)
-class _Sized:
-    """One size of the decoded image: still, and animated if the decode kept frames."""
-
-    still: pyvips.Image
-    animated: pyvips.Image | None
-
-    def pick(self, fmt: str) -> pyvips.Image:
-        """What a copy in `fmt` is made of: every frame if the format can hold them."""
-        if self.animated is not None and imaging.FORMATS[fmt].animated:
-            return self.animated
-        return self.still
-
-
-def _output_keys(
-    settings: Settings, ref: ObjectRef, fmts: tuple[str, ...]
-) -> dict[tuple[imaging.SizeSpec, str], str]:
-    """Every copy's key (each size in each format), each checked to stay under OUTPUT_PREFIX."""
-    keys = {}
-    for spec in settings.specs:
-        for fmt in fmts:
-            key = naming.output_key(
-                settings.key_template,
-                source_key=ref.key,
-                source_prefix=settings.source_prefix,
-                output_prefix=settings.output_prefix,
-                width=spec.label,
-                ext=imaging.FORMATS[fmt].extension,
-            )
-            keys[spec, fmt] = _under_prefix(key, settings, ref)
-    return keys
-
-
-def _manifest_key(settings: Settings, ref: ObjectRef) -> str | None:
-    """The manifest's key (None with MANIFEST=off), checked to stay under OUTPUT_PREFIX."""
-    if settings.manifest_template is None:
-        return None
-    key = naming.manifest_key(
-        settings.manifest_template, ref.key, settings.source_prefix, settings.output_prefix
+    clock.lap("encode_upload_ms")
+    # Per-rendition sums: they overlap, so they may add up to more than the lap above.
+    clock.record(
+        encode_ms=round(written.encode_s * 1000, 1), upload_ms=round(written.upload_s * 1000, 1)
     )
-    return _under_prefix(key, settings, ref)
+    return written.outputs
 
 
-def _under_prefix(key: str, settings: Settings, ref: ObjectRef) -> str:
-    escape = naming.escape_reason(key, settings.output_prefix)
-    if escape:
-        raise PermanentError(
-            f"output key {key!r} for {ref.uri} would leave OUTPUT_PREFIX "
-            f"{settings.output_prefix!r} ({escape}); nothing written"
-        )
-    return key
-
-
-def _skip_if_up_to_date(
-    store: Store, settings: Settings, ref: ObjectRef, bucket: str, source_format: str, etag: str
+def _write_manifest(
+    job: _Job,
+    known: _Known,
+    fetched: _Fetched,
+    outputs: tuple[Output, ...],
+    metadata: dict[str, str],
+    clock: _Clock,
 ) -> None:
+    """The manifest (none with MANIFEST=off), last: it is only ever there beside its copies."""
+    ref, header = job.ref, fetched.image.header
+    manifest_key = copies.manifest_key(job.settings, ref)
+    if manifest_key is None:
+        return
+    job.check_left(f"writing {manifest_key}")
+    job.store.put(
+        known.out_bucket,
+        manifest_key,
+        manifest.build(
+            ref, known.head.etag, (header.width, header.height), outputs, fetched.image.still
+        ),
+        content_type=manifest.CONTENT_TYPE,
+        cache_control=job.settings.cache_control,
+        metadata=metadata,
+    )
+    clock.record(manifest=manifest_key)
+    clock.lap("manifest_ms")
+
+
+def _skip_if_up_to_date(job: _Job, known: _Known, source_format: str) -> None:
+    """Skip if every copy `source_format` gives (and the manifest) was made from this
+    ETag, or if any was made for a later event of the key."""
+    settings = job.settings
     fmts = formats.resolve(settings.output_formats, source_format)
-    keys = list(_output_keys(settings, ref, fmts).values())
-    manifest_key = _manifest_key(settings, ref)
+    keys = list(copies.keys(settings, job.ref, fmts).values())
+    manifest_key = copies.manifest_key(settings, job.ref)
     if manifest_key is not None:  # a manifest missing or older than the copies: make both
         keys.append(manifest_key)
-    copies = freshness.read_copies(store, bucket, keys)
-    order.check_not_stale(ref, bucket, copies)  # made for a later event of this key
-    if freshness.current(copies, etag, source_format, settings.output_formats):
+    found = freshness.read_copies(job.store, known.out_bucket, keys)
+    order.check_not_stale(job.ref, known.out_bucket, found)  # made for a later event of this key
+    if freshness.current(found, known.head.etag, source_format, settings.output_formats):
         also = ", and the manifest" if manifest_key else ""
-        raise Skip(f"up to date: every copy already exists for ETag {etag}{also}")
+        raise Skip(f"up to date: every copy already exists for ETag {known.head.etag}{also}")
 
 
 def _check_time(ref: ObjectRef, deadline: float | None) -> None:
@@ -382,15 +314,6 @@ def _check_time(ref: ObjectRef, deadline: float | None) -> None:
         raise TransientError(
             f"not started: {left_ms:,.0f} ms left before the Lambda deadline "
             f"and {ref.uri} needs up to {need_ms:,.0f} ms; left for a retry"
-        )
-
-
-def _check_left(ref: ObjectRef, deadline: float | None, step: str) -> None:
-    """Stop between steps once the deadline has passed (a thread the handler left behind)."""
-    if deadline is not None and time.monotonic() >= deadline:
-        raise TransientError(
-            f"stopped before {step}: {ref.uri} ran out of time before the Lambda deadline; "
-            "left for a retry"
         )
 
 
@@ -416,14 +339,20 @@ def _check_size(ref: ObjectRef, size: int | None, settings: Settings) -> None:
 
 
 class _Clock:
-    """Records the milliseconds between laps into `details`."""
+    """Records the milliseconds between laps, and what else the steps tell, into `details`."""
 
     def __init__(self, details: dict[str, Any]) -> None:
         self._details = details
         self._last = time.perf_counter()
 
-    def lap(self, name: str, *, less: float = 0.0) -> None:
-        """Record the time since the last lap, minus `less` seconds spent elsewhere."""
+    def lap(self, name: str, *, less: float = 0.0) -> float:
+        """Record (and return) the milliseconds since the last lap, less `less` seconds
+        spent elsewhere."""
         now = time.perf_counter()
-        self._details[name] = round((now - self._last - less) * 1000, 1)
+        ms = self._details[name] = round((now - self._last - less) * 1000, 1)
         self._last = now
+        return ms
+
+    def record(self, **values: Any) -> None:
+        """Record `values` beside the laps."""
+        self._details.update(values)

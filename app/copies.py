@@ -1,0 +1,142 @@
+"""One source's copies: where they go (each key kept under OUTPUT_PREFIX), and their writing.
+
+Each size is made once from the decoded image, and each copy (a size in a format)
+encoded and written on its own thread: libvips releases the GIL while it resizes and
+encodes, and uploads wait on the network, so the threads overlap all of it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+import pyvips
+
+from app import imaging, naming, order
+from app.config import Settings
+from app.decoded import Decoded, Sized
+from app.errors import PermanentError
+from app.model import ObjectRef, Output
+
+Keys = Mapping[tuple[imaging.SizeSpec, str], str]
+
+
+class Writer(Protocol):
+    """Where copies are written, and a copy's metadata read (None if there is none)."""
+
+    def copy_metadata(self, bucket: str, key: str) -> dict[str, str] | None: ...
+
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str,
+        cache_control: str,
+        metadata: dict[str, str],
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """The copies written, and the seconds spent encoding and uploading them (summed)."""
+
+    outputs: tuple[Output, ...]
+    encode_s: float
+    upload_s: float
+
+
+def keys(settings: Settings, ref: ObjectRef, fmts: tuple[str, ...]) -> Keys:
+    """Every copy's key (each size in each format), each checked to stay under OUTPUT_PREFIX."""
+    found = {}
+    for spec in settings.specs:
+        for fmt in fmts:
+            key = naming.output_key(
+                settings.key_template,
+                source_key=ref.key,
+                source_prefix=settings.source_prefix,
+                output_prefix=settings.output_prefix,
+                width=spec.label,
+                ext=imaging.FORMATS[fmt].extension,
+            )
+            found[spec, fmt] = _under_prefix(key, settings, ref)
+    return found
+
+
+def manifest_key(settings: Settings, ref: ObjectRef) -> str | None:
+    """The manifest's key (None with MANIFEST=off), checked to stay under OUTPUT_PREFIX."""
+    if settings.manifest_template is None:
+        return None
+    key = naming.manifest_key(
+        settings.manifest_template, ref.key, settings.source_prefix, settings.output_prefix
+    )
+    return _under_prefix(key, settings, ref)
+
+
+def _under_prefix(key: str, settings: Settings, ref: ObjectRef) -> str:
+    escape = naming.escape_reason(key, settings.output_prefix)
+    if escape:
+        raise PermanentError(
+            f"output key {key!r} for {ref.uri} would leave OUTPUT_PREFIX "
+            f"{settings.output_prefix!r} ({escape}); nothing written"
+        )
+    return key
+
+
+def write(
+    decoded: Decoded,
+    keys: Keys,
+    ref: ObjectRef,
+    bucket: str,
+    metadata: dict[str, str],
+    settings: Settings,
+    store: Writer,
+    before: Callable[[str], None],
+) -> Written:
+    """Every copy of `decoded` at its key in `bucket`; `before(key)` runs before each
+    copy is made (it raises to stop there)."""
+
+    def write_one(
+        job: tuple[imaging.SizeSpec, str], image: pyvips.Image
+    ) -> tuple[Output, float, float]:
+        spec, fmt = job
+        before(keys[job])
+        start = time.perf_counter()
+        rendition = imaging.encode(image, spec, fmt, settings.quality)
+        encoded = time.perf_counter()
+        if ref.sequencer is not None:  # a later event may have written it meanwhile
+            existing = store.copy_metadata(bucket, keys[job])
+            order.check_not_stale(ref, bucket, {keys[job]: existing})
+        store.put(
+            bucket,
+            keys[job],
+            rendition.data,
+            content_type=rendition.content_type,
+            cache_control=settings.cache_control,
+            metadata=metadata,
+        )
+        output = Output(
+            keys[job],
+            rendition.width,
+            rendition.height,
+            len(rendition.data),
+            rendition.content_type,
+        )
+        return output, encoded - start, time.perf_counter() - encoded
+
+    # One thread per size, then one per copy (size and format).
+    def size(spec: imaging.SizeSpec) -> Sized:
+        return decoded.sized(spec, settings.crop)
+
+    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
+        sized = dict(zip(settings.specs, pool.map(size, settings.specs), strict=True))
+        written = list(pool.map(lambda job: write_one(job, sized[job[0]].pick(job[1])), keys))
+    return Written(
+        tuple(output for output, _, _ in written),
+        sum(encode for _, encode, _ in written),
+        sum(upload for _, _, upload in written),
+    )

@@ -1,0 +1,111 @@
+"""A source's pixels: its header read from the stream, the one decode, each size made from it.
+
+A HEIC photo goes to pillow-heif (app/heic.py), anything else to libvips; a kept
+animation is decoded with every frame, stacked. What the decode holds is claimed from
+the memory budget (`needed`) before it starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pyvips
+
+from app import animation, heif_brand, imaging, memory
+from app.config import Settings
+
+if TYPE_CHECKING:
+    from app import heic
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A source whose header is read and whose pixels are not yet: what `decode` starts from."""
+
+    source: pyvips.Source
+    heic: heic.Heic | None
+    header: imaging.Header
+    input_bytes: int
+
+
+def opened(read: Callable[[int], bytes], input_bytes: int, uri: str, max_pixels: int) -> Opened:
+    """The header of the `input_bytes` long stream `read`, checked against `max_pixels`."""
+    peeked = heif_brand.Peeked(read)
+    source = imaging.stream_source(peeked.read)
+    heic = _open_heic(peeked, uri) if heif_brand.is_hevc(peeked.head) else None
+    header = (
+        heic.header(max_pixels)
+        if heic
+        else imaging.read_header(source, max_pixels, uri, size=input_bytes)
+    )
+    return Opened(source, heic, header, input_bytes)
+
+
+def _open_heic(peeked: heif_brand.Peeked, uri: str) -> heic.Heic:
+    """A HEIC photo, all of it read: libvips has no HEVC decoder (see app/heic.py)."""
+    from app import heic  # here: loaded by the first HEIC, not at cold start
+
+    return heic.Heic(peeked.rest(), uri)
+
+
+def needed(source: Opened, fmts: tuple[str, ...], settings: Settings, uri: str) -> int:
+    """The bytes the decode for `fmts` holds (app/memory.py); an animation to be kept is
+    first checked against MAX_FRAMES and MAX_INPUT_PIXELS."""
+    header = source.header
+    estimate = memory.estimate(header, source.input_bytes, settings.specs, fmts)
+    if animation.kept(header, settings.animation, fmts):
+        animation.check(header, settings.max_frames, settings.max_input_pixels, uri)
+        estimate += animation.decode_bytes(header, settings.specs)  # every frame, each size
+    return estimate
+
+
+def decode(source: Opened, fmts: tuple[str, ...], settings: Settings, uri: str) -> Decoded:
+    """The one decode: every frame of a kept animation, else one image (alpha kept
+    if any format keeps it; each copy without alpha is flattened on its own)."""
+    header = source.header
+    if animation.kept(header, settings.animation, fmts):
+        return Decoded(header, animation.decode(source.source, header, settings.specs, uri), True)
+    flatten = not any(imaging.FORMATS[fmt].alpha for fmt in fmts)
+    image = (
+        source.heic.decode(header, settings.specs, flatten=flatten)
+        if source.heic
+        else imaging.decode(source.source, header, settings.specs, uri, flatten=flatten)
+    )
+    return Decoded(header, image, False)
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """The decoded image (or animation: its frames stacked) of one object."""
+
+    header: imaging.Header
+    image: pyvips.Image
+    animated: bool
+
+    @property
+    def still(self) -> pyvips.Image:
+        """The image, or an animation's first frame."""
+        return animation.first_frame(self.image) if self.animated else self.image
+
+    def sized(self, spec: imaging.SizeSpec, crop: str) -> Sized:
+        """The image made to `spec`; an animation's first frame too, for still formats."""
+        if not self.animated:
+            return Sized(imaging.sized(self.image, self.header, spec, crop), None)
+        stack = animation.sized(self.image, self.header, spec, crop)
+        return Sized(animation.first_frame(stack), stack)
+
+
+@dataclass(frozen=True, slots=True)
+class Sized:
+    """One size of the decoded image: still, and animated if the decode kept frames."""
+
+    still: pyvips.Image
+    animated: pyvips.Image | None
+
+    def pick(self, fmt: str) -> pyvips.Image:
+        """What a copy in `fmt` is made of: every frame if the format can hold them."""
+        if self.animated is not None and imaging.FORMATS[fmt].animated:
+            return self.animated
+        return self.still
