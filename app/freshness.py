@@ -13,7 +13,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from app import formats, naming
+from app import naming
 from app.formats import FORMATS
 
 # Extensions and Content-Types of what `source` keeps; anything else becomes JPEG.
@@ -47,24 +47,6 @@ def likely_source_format(key: str, content_type: str) -> str:
     if dot and extension.lower() in _BY_EXTENSION:
         return _BY_EXTENSION[extension.lower()]
     return _BY_CONTENT_TYPE.get(content_type.split(";")[0].strip().lower(), "jpeg")
-
-
-def likely_formats(key: str, content_type: str, wanted: tuple[str, ...]) -> tuple[str, ...]:
-    """OUTPUT_FORMATS resolved for the object: exact unless it lists `source` (a guess)."""
-    return formats.resolve(wanted, likely_source_format(key, content_type))
-
-
-def up_to_date(
-    store: CopyReader,
-    bucket: str,
-    keys: list[str],
-    etag: str,
-    source_format: str,
-    wanted: tuple[str, ...],
-) -> bool:
-    """True if every copy exists, was made from `etag`, and is what `wanted` makes now
-    (with `source`, that the copies record `source_format` as what it made)."""
-    return current(read_copies(store, bucket, keys), etag, source_format, wanted)
 
 
 def read_copies(
