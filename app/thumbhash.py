@@ -1,61 +1,70 @@
 """ThumbHash: a placeholder of an image in about 25 bytes, with its colours and aspect ratio.
 
-Evan Wallace's encoder (github.com/evanw/thumbhash, MIT), `rgbaToThumbHash`, in pure
-Python. The image is taken to luminance (L), yellow-blue (P), red-green (Q) and alpha,
-composited over its average colour; each channel's lowest DCT frequencies are kept,
-L with up to 7 along the longer side, so the hash also tells the aspect ratio. Pages
-decode it with the reference decoders (JavaScript, Swift, Rust...).
+Evan Wallace's encoder (github.com/evanw/thumbhash, MIT), `rgbaToThumbHash`, with its
+pixel arithmetic done by libvips. The image is taken to luminance (L), yellow-blue (P),
+red-green (Q) and alpha, composited over its average colour; each channel's lowest DCT
+frequencies are kept, L with up to 7 along the longer side, so the hash also tells the
+aspect ratio. Pages decode it with the reference decoders (JavaScript, Swift, Rust...).
 
-The one change: each coefficient's double sum over the pixels is taken row by row
-(the DCT is separable), 7 times fewer multiplications for the same numbers, up to
-floating-point rounding: a 100x100 image encodes in milliseconds, not half a second.
+The DCT is separable: every channel's rows are multiplied by the horizontal cosines in
+one libvips matrix product, and only the few sums that leaves are taken in Python. The
+same numbers as the reference up to floating-point rounding (tests/unit/test_thumbhash.py
+checks the bytes against the reference's own output), in 1-2 ms of CPU, not 7-10.
 """
 
 from __future__ import annotations
 
 import math
+from array import array
+from functools import lru_cache
 from operator import mul
+
+import pyvips
 
 MAX_SIDE = 100  # the reference refuses larger images: they take longer for the same hash
 
+# RGB (0..1) to L, P, Q, as the reference: (r+g+b)/3, (r+g)/2-b, r-g.
+_LPQ = [[1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, -1.0], [1.0, -1.0, 0.0]]
 
-def encode(width: int, height: int, rgba: bytes) -> bytes:
-    """The ThumbHash of a `width`x`height` image of 8-bit RGBA pixels (not premultiplied)."""
+
+def encode(image: pyvips.Image) -> bytes:
+    """The ThumbHash of an 8-bit sRGB `image` (RGB, or RGBA not premultiplied) that fits
+    in 100x100."""
+    width, height = image.width, image.height
     if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
         raise ValueError(f"{width}x{height} does not fit in {MAX_SIDE}x{MAX_SIDE}")
-    if len(rgba) != width * height * 4:
-        raise ValueError(f"expected {width * height * 4} bytes of RGBA, got {len(rgba)}")
-    count = width * height
-    reds, greens, blues = rgba[0::4], rgba[1::4], rgba[2::4]
-    alphas = [a / 255 for a in rgba[3::4]]
+    if image.bands not in (3, 4) or image.format != "uchar":
+        raise ValueError(f"expected 8-bit RGB or RGBA, got {image.bands} band(s) of {image.format}")
+    pixels = image.cast("double")  # double all through: the reference's precision
+    has_alpha = False
+    if image.bands == 4:
+        rgb, alpha = pixels.extract_band(0, n=3) / 255, pixels.extract_band(3) / 255
+        # The average colour, weighted by alpha: each band's sum is the stats' column 2.
+        stats = array("d")
+        stats.frombytes((rgb * alpha).bandjoin(alpha).stats().write_to_memory())
+        sums = stats[10 + 2 :: 10]  # (row 0 is all bands together)
+        total_a = sums[3]
+        has_alpha = total_a < width * height
+    if has_alpha:  # composited over the average colour
+        average = [s / total_a if total_a else 0.0 for s in sums[:3]]
+        over = rgb * alpha + (1 - alpha) * average
+        channels = over.recomb(_lpq(3, 1.0)).bandjoin(alpha)
+    else:  # as it is, any alpha band ignored (all 255)
+        channels = pixels.recomb(_lpq(image.bands, 255.0))
 
-    # The average colour, weighted by alpha.
-    total_a = sum(alphas)
-    avg_r = sum(map(mul, alphas, reds)) / 255
-    avg_g = sum(map(mul, alphas, greens)) / 255
-    avg_b = sum(map(mul, alphas, blues)) / 255
-    if total_a:
-        avg_r, avg_g, avg_b = avg_r / total_a, avg_g / total_a, avg_b / total_a
-
-    has_alpha = total_a < count
     l_limit = 5 if has_alpha else 7  # fewer luminance terms when alpha takes some room
     longest = max(width, height)
     lx = max(1, _round(l_limit * width / longest))
     ly = max(1, _round(l_limit * height / longest))
-
-    # RGBA to LPQA, composited over the average colour.
-    lum, yb, rg = [], [], []
-    for r8, g8, b8, alpha in zip(reds, greens, blues, alphas, strict=True):
-        r = avg_r * (1 - alpha) + alpha / 255 * r8
-        g = avg_g * (1 - alpha) + alpha / 255 * g8
-        b = avg_b * (1 - alpha) + alpha / 255 * b8
-        lum.append((r + g + b) / 3)
-        yb.append((r + g) / 2 - b)
-        rg.append(r - g)
-
-    l_dc, l_ac, l_scale = _channel(lum, width, height, max(3, lx), max(3, ly))
-    p_dc, p_ac, p_scale = _channel(yb, width, height, 3, 3)
-    q_dc, q_ac, q_scale = _channel(rg, width, height, 3, 3)
+    # Which (nx, ny) terms each channel keeps: L, P, Q and, with alpha, A.
+    shapes = [(max(3, lx), max(3, ly)), (3, 3), (3, 3)] + ([(5, 5)] if has_alpha else [])
+    columns = max(nx for nx, _ in shapes)
+    rows = _row_sums(channels, width, columns)
+    coefficients = [
+        _channel(rows[c :: len(shapes)], width, height, columns, *shape)
+        for c, shape in enumerate(shapes)
+    ]
+    (l_dc, l_ac, l_scale), (p_dc, p_ac, p_scale), (q_dc, q_ac, q_scale) = coefficients[:3]
 
     landscape = width > height
     header24 = (
@@ -74,7 +83,7 @@ def encode(width: int, height: int, rgba: bytes) -> bytes:
     head = [header24 & 255, (header24 >> 8) & 255, header24 >> 16, header16 & 255, header16 >> 8]
     factors = [l_ac, p_ac, q_ac]
     if has_alpha:
-        a_dc, a_ac, a_scale = _channel(alphas, width, height, 5, 5)
+        a_dc, a_ac, a_scale = coefficients[3]
         head.append(_round(15 * a_dc) | _round(15 * a_scale) << 4)
         factors.append(a_ac)
     nibbles = [_round(15 * f) for ac in factors for f in ac]
@@ -82,30 +91,67 @@ def encode(width: int, height: int, rgba: bytes) -> bytes:
     return bytes(head + [lo | hi << 4 for lo, hi in zip(nibbles[0::2], nibbles[1::2], strict=True)])
 
 
+def _row_sums(channels: pyvips.Image, width: int, columns: int) -> array[float]:
+    """Every row of every channel (band) against the first `columns` horizontal cosines,
+    in one libvips matrix product: the bands laid side by side along each row (x * bands
+    + band) times a block matrix of cosines. Row y, column cx * bands + band of the
+    result, row by row."""
+    product = channels.bandunfold().matrixmultiply(_cosines(width, channels.bands, columns))
+    sums = array("d")
+    sums.frombytes(product.write_to_memory())
+    return sums
+
+
 def _channel(
-    values: list[float], width: int, height: int, nx: int, ny: int
+    rows: array[float], width: int, height: int, columns: int, nx: int, ny: int
 ) -> tuple[float, list[float], float]:
-    """The DC term, the AC terms (normalised to 0..1) and their scale, of one channel."""
-    rows = [values[y * width : (y + 1) * width] for y in range(height)]
-    # Which (cx, cy) terms the reference keeps: a triangle, not the full nx x ny.
-    terms = [(cx, cy) for cy in range(ny) for cx in range(nx) if cx * ny < nx * (ny - cy)]
-    # The sum over x of each row against each horizontal cosine, once per cx.
-    by_cx = {}
-    for cx in {cx for cx, _ in terms}:
-        fx = [math.cos(math.pi / width * cx * (x + 0.5)) for x in range(width)]
-        by_cx[cx] = [sum(map(mul, fx, row)) for row in rows]
+    """The DC term, the AC terms (normalised to 0..1) and their scale, of one channel,
+    from its row sums (`height` rows of `columns`: row y, column cx is the sum over x of
+    the row against the horizontal cosine cx)."""
     dc, ac = 0.0, []
-    for cx, cy in terms:
-        fy = [math.cos(math.pi / height * cy * (y + 0.5)) for y in range(height)]
-        f = sum(map(mul, fy, by_cx[cx])) / (width * height)
-        if cx or cy:
-            ac.append(f)
-        else:
-            dc = f
+    for cy in range(ny):
+        fy = _vertical(height, cy)
+        for cx in range(nx):
+            if cx * ny >= nx * (ny - cy):  # the triangle the reference keeps
+                break
+            f = sum(map(mul, fy, rows[cx::columns])) / (width * height)
+            if cx or cy:
+                ac.append(f)
+            else:
+                dc = f
     scale = max((abs(f) for f in ac), default=0.0)
     if scale:
         ac = [0.5 + 0.5 / scale * f for f in ac]
     return dc, ac, scale
+
+
+def _lpq(bands: int, unit: float) -> list[list[float]]:
+    """The recombination of `bands` bands (an alpha band ignored) of pixels in 0..`unit`
+    into L, P, Q in 0..1."""
+    return [[v / unit for v in row] + [0.0] * (bands - 3) for row in _LPQ]
+
+
+@lru_cache(maxsize=16)
+def _cosines(width: int, bands: int, columns: int) -> pyvips.Image:
+    """The block matrix taking a row of `bands` interleaved channels to each channel's
+    sums against cos(pi / width * cx * (x + 0.5)), cx < `columns`: (x * bands + b) rows
+    by (cx * bands + b) columns, zero where the bands differ."""
+    cos = [
+        [math.cos(math.pi / width * cx * (x + 0.5)) for cx in range(columns)] for x in range(width)
+    ]
+    return pyvips.Image.new_from_array(
+        [
+            [cos[x][cx] if b == c else 0.0 for cx in range(columns) for c in range(bands)]
+            for x in range(width)
+            for b in range(bands)
+        ]
+    )
+
+
+@lru_cache(maxsize=64)
+def _vertical(height: int, cy: int) -> tuple[float, ...]:
+    """cos(pi / height * cy * (y + 0.5)) for every row y."""
+    return tuple(math.cos(math.pi / height * cy * (y + 0.5)) for y in range(height))
 
 
 def _round(value: float) -> int:

@@ -9,11 +9,14 @@
 # --dctscale [--set tune|report|both]: each JPEG at its DCT scale and the next, one core.
 # --memory [--quick ...]: peak memory per decoder against the model in app/memory.py,
 #   objects at once under 1024 and 1769 MB, and a warm process (bench/memory.py).
+# --against [REV] [--rounds N] [--quick]: the JPEG-only default against REV's app/ (default
+#   aaf4b1b, the last commit before issue 15: first parent of 5c60e2e), one core, CPU ms
+#   and the ratio new/old per photo (bench/regression.py, bench/results/regression.md).
 #   scripts/bench.sh [--quick] [--rounds N] [--only NAMES] ...   (-h: this text)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-  sed -n '2,12p' "$0" | cut -c3-
+  sed -n '2,15p' "$0" | cut -c3-
   echo "Options of the benchmark itself: .venv/bin/python -m bench --help"
   exit 0
 fi
@@ -29,6 +32,11 @@ if [ "${1:-}" = --dctscale ]; then
   shift
   cpu=$(python3 -c 'import os; print(max(os.sched_getaffinity(0)))')
   VIPS_CONCURRENCY=1 PYTHONPATH=. exec taskset -c "$cpu" .venv/bin/python -m bench.dctscale "$@"
+fi
+
+if [ "${1:-}" = --against ]; then
+  # Pinned by bench/regression.py itself, one core per run (VIPS_CONCURRENCY=1).
+  PYTHONPATH=. exec .venv/bin/python -m bench.regression "$@"
 fi
 
 if [ "${1:-}" = --memory ]; then

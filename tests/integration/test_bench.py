@@ -11,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from bench.paced import paced_proxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,3 +149,52 @@ def test_pillow_converts_a_profiled_image_to_srgb_as_the_reference_does(tmp_path
     for width in (300, 600, 900):
         ok, psnr = check(reference, width, (out / f"{width}.jpg").read_bytes())
         assert ok and psnr > 35, (width, psnr)
+
+
+def test_regression_bench_runs_both_revisions_on_the_same_photo(tmp_path: Path) -> None:
+
+    from bench import images, regression
+
+    known = subprocess.run(
+        ["git", "cat-file", "-e", f"{regression.BEFORE_ISSUE_15}^{{commit}}"], cwd=ROOT, check=False
+    )
+    if known.returncode != 0:
+        pytest.skip("the revision before issue 15 is not in this clone (a shallow clone?)")
+    photo = tmp_path / "photo.jpg"
+    images.synthetic(1200, 800).jpegsave(str(photo), Q=90)
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.regression",
+            "--quick",
+            "--photos",
+            str(photo),
+            f"--results={tmp_path / 'results'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "results" / "regression.json").read_text())
+    assert report["against_commit"] == regression.BEFORE_ISSUE_15
+    assert report["contenders"] == ["old", "new", "new, MANIFEST=off"]
+    row = report["photos"]["photo.jpg"]
+    assert row["size"] == "1200x800"
+    for label in report["contenders"]:
+        assert row[label]["error"] is None, row[label]
+        assert row[label]["cpu_ms"] > 0 and row[label]["first_cpu_ms"] > 0
+        assert row[label]["import_cpu_ms"] > 0 and row[label]["runs"] == 1
+    # The same copies from both revisions; the manifest only where it is on.
+    copies = {f"photo-{w}.jpg" for w in (300, 600, 900)}
+    assert set(row["old"]["written"]) == copies
+    assert set(row["new, MANIFEST=off"]["written"]) == copies
+    assert set(row["new"]["written"]) == copies | {"photo.json"}
+    assert row["ratio"] == round(row["new"]["cpu_ms"] / row["old"]["cpu_ms"], 3)
+    assert report["summary"]["ratio"] == row["ratio"]
+    assert "| photo.jpg (1200x800) |" in (tmp_path / "results" / "regression.md").read_text()

@@ -20,13 +20,16 @@ def solid(colour: tuple[int, ...], width: int = 300, height: int = 200) -> pyvip
     return image.copy(interpretation="srgb")
 
 
-@pytest.mark.parametrize(("width", "height"), [(900, 600), (400, 900), (500, 500), (1000, 150)])
+@pytest.mark.parametrize(
+    ("width", "height"), [(900, 600), (400, 900), (500, 500), (1000, 150), (1234, 800)]
+)
 def test_the_thumbhash_tells_the_aspect_ratio_and_the_picture(width: int, height: int) -> None:
     image = images.upright(width, height).copy_memory()
-    w, h, rgba = manifest.small_rgba(image)
-    assert max(w, h) == 100
+    placeholder = manifest.small(image)
+    # Box-averaged by a whole factor: at most 100 along the longer side, more than half that.
+    assert 50 < max(placeholder.width, placeholder.height) <= 100
 
-    ratio, average, rows = decode_thumbhash(thumbhash.encode(w, h, rgba))
+    ratio, average, rows = decode_thumbhash(thumbhash.encode(placeholder))
 
     # The hash has 7 luminance terms along the long side, and along the short side as many
     # as the ratio gives, rounded: the ratio it tells is within half a term of the truth.
@@ -43,36 +46,81 @@ def test_the_thumbhash_tells_the_aspect_ratio_and_the_picture(width: int, height
 def test_a_thumbhash_of_transparent_pixels_has_alpha() -> None:
     clear = solid((10, 200, 10), 60, 40).bandjoin_const([0])
     half = clear.insert(solid((10, 200, 10), 30, 40).bandjoin_const([255]), 0, 0)
-    hash_ = thumbhash.encode(60, 40, bytes(half.write_to_memory()))
+    hash_ = thumbhash.encode(half)
     assert hash_[2] & 0x80  # the alpha bit
     assert len(hash_) > 5
+    # An alpha band that is opaque everywhere is no alpha: the same hash as without it.
+    opaque = solid((10, 200, 10), 60, 40).insert(solid((200, 10, 10), 20, 40), 0, 0)
+    assert thumbhash.encode(opaque.bandjoin_const([255])) == thumbhash.encode(opaque)
 
 
 def test_thumbhash_refuses_what_the_reference_refuses() -> None:
     with pytest.raises(ValueError, match="101x10 does not fit in 100x100"):
-        thumbhash.encode(101, 10, bytes(101 * 10 * 4))
+        thumbhash.encode(solid((1, 2, 3), 101, 10))
+    with pytest.raises(ValueError, match="expected 8-bit RGB or RGBA"):
+        thumbhash.encode(solid((1, 2, 3), 10, 10).cast("ushort"))
+
+
+def test_the_placeholder_of_a_strip_keeps_a_pixel_across() -> None:
+    placeholder = manifest.small(solid((1, 2, 3), 3, 5000))
+    assert (placeholder.width, placeholder.height) == (1, 100)
+    assert decode_thumbhash(thumbhash.encode(placeholder))[0] < 1  # tall
+
+
+def test_the_placeholder_of_a_transparent_image_takes_no_colour_from_clear_pixels() -> None:
+    # Clear pixels of any colour beside opaque grey: averaged by alpha, the edge stays grey.
+    clear_red = solid((255, 0, 0), 900, 600).bandjoin_const([0])
+    image = clear_red.insert(solid((128, 128, 128), 450, 600).bandjoin_const([255]), 0, 0)
+    placeholder = manifest.small(image)
+    edge = placeholder.crop(placeholder.width // 2 - 1, 0, 1, placeholder.height)
+    assert edge[3].avg() > 0  # a partly covered column ...
+    assert [round(edge[b].avg()) for b in range(3)] == [128, 128, 128]  # ... still grey
 
 
 @pytest.mark.parametrize("colour", [(200, 30, 90), (0, 0, 0), (255, 255, 255), (17, 130, 241)])
 def test_the_dominant_colour_of_a_solid_image_is_that_colour(colour: tuple[int, int, int]) -> None:
-    _, _, rgba = manifest.small_rgba(solid(colour, 640, 480))
-    assert manifest.dominant_colour(rgba) == "#{:02x}{:02x}{:02x}".format(*colour)
+    assert manifest.dominant_colour(
+        manifest.small(solid(colour, 640, 480))
+    ) == "#{:02x}{:02x}{:02x}".format(*colour)
 
 
 def test_the_dominant_colour_is_the_most_common_not_the_average() -> None:
     # 60% blue, 40% red: the average (a purple) appears nowhere in the picture.
     image = solid((20, 40, 200), 100, 100).insert(solid((220, 20, 20), 40, 100), 0, 0)
-    _, _, rgba = manifest.small_rgba(image)
-    assert manifest.dominant_colour(rgba) == "#1428c8"
+    assert manifest.dominant_colour(manifest.small(image)) == "#1428c8"
+    # 70% red, 30% blue, on a photo's scale (box-averaged to 100 wide first).
+    image = solid((20, 40, 200), 4000, 3000).insert(solid((220, 20, 20), 2800, 3000), 0, 0)
+    assert manifest.dominant_colour(manifest.small(image)) == "#dc1414"
+
+
+def test_the_dominant_colour_of_a_gradient_is_its_most_common_bin_averaged() -> None:
+    # A sky: 60% of the picture a blue that varies within one bin (blue 224..239), the rest
+    # a ramp through every grey (16 bins of 2.5% each). The sky's bin wins, and its colour
+    # is its pixels' mean, not the bin's edge or centre.
+    x = pyvips.Image.xyz(1000, 800)[0]
+    sky = (x * (15 / 999)).cast("uchar") + 224  # 224..239 across
+    sky = (sky * 0 + 90).bandjoin([sky * 0 + 150, sky]).cast("uchar")
+    ramp = (x * (255 / 999)).cast("uchar")
+    ground = ramp.bandjoin([ramp, ramp])
+    image = sky.insert(ground.crop(0, 0, 1000, 320), 0, 480).copy(interpretation="srgb")
+    colour = manifest.dominant_colour(manifest.small(image))
+    assert colour is not None and colour[:5] == "#5a96"  # red 90, green 150
+    assert 230 <= int(colour[5:], 16) <= 233  # blue: the mean of 224..239
+    # A ramp alone and a 10% patch: the patch wins, as no grey covers 10%.
+    patch = ground.insert(solid((250, 120, 0), 100, 800), 900, 0)
+    assert manifest.dominant_colour(manifest.small(patch)) == "#fa7800"
 
 
 def test_transparent_pixels_do_not_count_towards_the_dominant_colour() -> None:
     clear_red = solid((220, 20, 20), 100, 100).bandjoin_const([0])
     image = clear_red.insert(solid((20, 40, 200), 30, 100).bandjoin_const([255]), 0, 0)
-    _, _, rgba = manifest.small_rgba(image)
-    assert manifest.dominant_colour(rgba) == "#1428c8"
-    _, _, rgba = manifest.small_rgba(clear_red)
-    assert manifest.dominant_colour(rgba) is None
+    assert manifest.dominant_colour(manifest.small(image)) == "#1428c8"
+    assert manifest.dominant_colour(manifest.small(clear_red)) is None
+    # Half transparent or less does not count; more than half does.
+    faint = solid((220, 20, 20), 100, 100).bandjoin_const([127])
+    assert manifest.dominant_colour(faint.insert(image.crop(0, 0, 30, 100), 0, 0)) == "#1428c8"
+    held = solid((220, 20, 20), 100, 100).bandjoin_const([128])
+    assert manifest.dominant_colour(held.insert(image.crop(0, 0, 30, 100), 0, 0)) == "#dc1414"
 
 
 def test_the_manifest_document() -> None:
