@@ -198,3 +198,40 @@ def test_regression_bench_runs_both_revisions_on_the_same_photo(tmp_path: Path) 
     assert row["ratio"] == round(row["new"]["cpu_ms"] / row["old"]["cpu_ms"], 3)
     assert report["summary"]["ratio"] == row["ratio"]
     assert "| photo.jpg (1200x800) |" in (tmp_path / "results" / "regression.md").read_text()
+
+
+def test_stages_set_the_project_beside_pillow_draft_stage_by_stage(tmp_path: Path) -> None:
+    import pyvips
+
+    from bench import icc
+    from tests import images
+
+    # Turned by EXIF and carrying a Display P3 profile: every stage either side runs.
+    stored = pyvips.Image.new_from_buffer(images.with_orientation(6, 2400, 1600), "").copy()
+    stored.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc.builtin("p3"))
+    source = tmp_path / "turned-p3.jpg"
+    stored.jpegsave(str(source), Q=90)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.stages", str(source), "--repeat=1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+
+    rows = dict(
+        line.strip("|").rsplit("|", 1) for line in done.stdout.splitlines() if line.count("|") == 3
+    )
+    rows = {name.strip(): value.strip() for name, value in rows.items()}
+    for name in (
+        "the manifest (placeholder, dominant colour; `MANIFEST=on`, the default)",
+        "**the whole pipeline** (`pipeline.process`, bytes in memory)",
+        "Pillow: decode at 1/2 (`draft()`: fast IDCT, plain upsampling)",
+        "Pillow: turn upright (`exif_transpose`)",
+        "Pillow: colour transform of the 900+600+300 copies",
+        "Pillow: encode 900 wide, q80 (its default tables)",
+        "**Pillow `draft()`, whole** (bench/workers.py)",
+    ):
+        assert float(rows[name]) > 0, name
