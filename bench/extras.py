@@ -20,19 +20,22 @@ from devtools.s3server import FAKE_AWS_ENV, free_port, moto_server
 
 ROOT = Path(__file__).resolve().parents[1]
 PYCACHE = ROOT / "bench" / "results" / "pycache"
-ROUNDS = 15  # cold starts vary by tens of ms from run to run here
+ROUNDS = 25  # cold starts vary by tens of ms from run to run here
+COLD_START_TARGET = 1.15  # issue 17: the handler's import and init, over the bare imports
 
 # The unavoidable part of a cold start, and the handler's whole import and initialisation.
+# Each prints its wall and CPU milliseconds (CPU: the other sessions of a shared machine
+# stretch wall time, not this process's CPU).
 BARE = """
-import time; start = time.perf_counter()
+import time; start, cpu = time.perf_counter(), time.process_time()
 import boto3, pyvips
 boto3.client("s3")
-print((time.perf_counter() - start) * 1000)
+print((time.perf_counter() - start) * 1000, (time.process_time() - cpu) * 1000)
 """
 HANDLER = """
-import time; start = time.perf_counter()
+import time; start, cpu = time.perf_counter(), time.process_time()
 import app.handler
-print((time.perf_counter() - start) * 1000)
+print((time.perf_counter() - start) * 1000, (time.process_time() - cpu) * 1000)
 """
 
 # Lambda prices as AWS publishes them for us-east-1 (USD); check your region's.
@@ -56,13 +59,15 @@ def compiled(env: dict[str, str]) -> dict[str, str]:
 
 def run_all(report: dict[str, Any]) -> Iterator[str]:
     """Each section's report as it is done; a section that fails says so and the rest run."""
-    env = {
-        **os.environ,
-        **FAKE_AWS_ENV,
-        **image_env(),  # the function runs with what its image sets
-        "PYTHONPATH": str(ROOT),
-        "LOG_LEVEL": "ERROR",
-    }
+    env = compiled(
+        {
+            **os.environ,
+            **FAKE_AWS_ENV,
+            **image_env(),  # the function runs with what its image sets
+            "PYTHONPATH": str(ROOT),
+            "LOG_LEVEL": "ERROR",
+        }
+    )
     sections: list[tuple[str, Callable[[], str]]] = [
         ("Cold start", lambda: cold_start(env, report)),
         ("End to end", lambda: end_to_end(env, report)),
@@ -82,8 +87,14 @@ def run_all(report: dict[str, Any]) -> Iterator[str]:
 
 
 def cold_start(env: dict[str, str], report: dict[str, Any]) -> str:
+    """Issue 17's cold-start target: `import app.handler` against `import boto3, pyvips`
+    and one S3 client, each in a fresh interpreter, interleaved, `ROUNDS` rounds, medians;
+    the bytecode cached as the image has it (`compiled`). Then the runtime's first reply."""
+    env = compiled(env)
+    for code in (BARE, HANDLER):  # untimed: caches the bytecode
+        _python_ms(code, env)
     bare, handler = [], []
-    for _ in range(ROUNDS):  # interleaved, each in a fresh interpreter
+    for _ in range(ROUNDS):
         bare.append(_python_ms(BARE, env))
         handler.append(_python_ms(HANDLER, env))
     runtime = []
@@ -96,22 +107,38 @@ def cold_start(env: dict[str, str], report: dict[str, Any]) -> str:
             emulator.invoke(json.dumps({"Event": "s3:TestEvent", "Service": "Amazon S3"}).encode())
             runtime.append((time.perf_counter() - start) * 1000)
     result = {
-        "bare_imports_ms": statistics.median(bare),
-        "handler_init_ms": statistics.median(handler),
+        "rounds": ROUNDS,
+        "bare_imports_ms": statistics.median(w for w, _ in bare),
+        "bare_imports_cpu_ms": statistics.median(c for _, c in bare),
+        "handler_init_ms": statistics.median(w for w, _ in handler),
+        "handler_init_cpu_ms": statistics.median(c for _, c in handler),
         "runtime_first_response_ms": statistics.median(runtime),
     }
+    wall = result["handler_init_ms"] / result["bare_imports_ms"]
+    cpu = result["handler_init_cpu_ms"] / result["bare_imports_cpu_ms"]
+    result |= {"ratio_wall": wall, "ratio_cpu": cpu, "target": COLD_START_TARGET}
     report["cold_start"] = result
-    ratio = result["handler_init_ms"] / result["bare_imports_ms"]
+
+    def verdict(ratio: float) -> str:
+        return f"{ratio:.2f}x {'✓' if ratio <= COLD_START_TARGET else '✗'}"
+
     return "\n".join(
         [
-            "#### Cold start (medians; each in a fresh process)",
+            f"#### Cold start (medians of {ROUNDS}, each in a fresh process, interleaved)",
             "",
-            "| what | ms |",
-            "|---|---:|",
-            f"| import boto3 + pyvips, one S3 client (unavoidable) | {result['bare_imports_ms']:.0f} |",
-            f"| import and initialise app.handler | {result['handler_init_ms']:.0f} ({ratio:.2f}x) |",
+            "Bytecode cached as in the image: pip compiles the dependencies as it installs "
+            "them, the Dockerfile compiles app/. Target (issue 17): the handler within "
+            f"{COLD_START_TARGET}x of the unavoidable imports.",
+            "",
+            "| what | wall ms | CPU ms |",
+            "|---|---:|---:|",
+            "| import boto3 + pyvips, one S3 client (unavoidable) "
+            f"| {result['bare_imports_ms']:.0f} | {result['bare_imports_cpu_ms']:.0f} |",
+            f"| import and initialise app.handler | {result['handler_init_ms']:.0f} "
+            f"| {result['handler_init_cpu_ms']:.0f} |",
+            f"| handler / unavoidable (<= {COLD_START_TARGET}) | {verdict(wall)} | {verdict(cpu)} |",
             "| start awslambdaric through the emulator to the first response "
-            f"| {result['runtime_first_response_ms']:.0f} |",
+            f"| {result['runtime_first_response_ms']:.0f} | |",
         ]
     )
 
@@ -288,8 +315,10 @@ def cost(report: dict[str, Any]) -> str:
     )
 
 
-def _python_ms(code: str, env: dict[str, str]) -> float:
+def _python_ms(code: str, env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) milliseconds that `code` prints, run in a fresh interpreter."""
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, check=True, text=True
     )
-    return float(out.stdout.strip().splitlines()[-1])
+    wall, cpu = out.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
