@@ -107,41 +107,6 @@ def test_a_peer_turns_and_colour_manages_as_the_project_does(worker: str, tmp_pa
         assert abs(psnr[worker, width] - psnr["project", width]) < 0.3, (width, psnr)
 
 
-def test_pillow_converts_no_profile_that_the_project_keeps_as_srgb(tmp_path: Path) -> None:
-    import pyvips
-
-    from bench import icc, images
-
-    picture = images.synthetic(1600, 1200).copy(interpretation="srgb")
-    bare = tmp_path / "bare.jpg"
-    picture.jpegsave(str(bare), Q=90)
-    tagged = tmp_path / "tagged.jpg"
-    # sRGB with its tone curve as a table: sRGB in all but name (app/colour.py).
-    picture.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc.srgb_as_table())
-    picture.jpegsave(str(tagged), Q=90)
-
-    for source in (bare, tagged):
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.workers",
-                "pillow-draft",
-                str(source),
-                str(tmp_path / source.stem),
-            ],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-    for width in (300, 600, 900):
-        # Pillow does what the project does with it: no transform, the same pixels.
-        assert (tmp_path / "bare" / f"{width}.jpg").read_bytes() == (
-            tmp_path / "tagged" / f"{width}.jpg"
-        ).read_bytes()
-
-
 def test_a_height_exactly_half_way_may_round_either_way(tmp_path: Path) -> None:
     from bench import images
     from bench.quality import Reference
