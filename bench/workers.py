@@ -25,15 +25,24 @@ WIDTHS = (300, 600, 900)  # the function's default RESIZE_WIDTHS
 Outputs = list[tuple[int, bytes]]  # (width asked for, encoded JPEG)
 
 
-def project(data: bytes, widths: list[int]) -> Callable[[], Outputs]:
-    """This project's own pipeline (`pipeline.process`), on a store that lives in memory."""
+def project(data: bytes, widths: list[int], manifest: bool = False) -> Callable[[], Outputs]:
+    """This project's own pipeline (`pipeline.process`), on a store that lives in memory.
+
+    Without its manifest (`MANIFEST=off`) unless asked: the peers make the copies only.
+    """
     from app import imaging, pipeline
     from app.config import load
     from app.model import ObjectRef
     from app.storage import Download, Head
 
     imaging.configure_libvips()
-    settings = load({"RESIZE_WIDTHS": ",".join(map(str, widths)), "OUTPUT_FORMAT": "jpeg"})
+    settings = load(
+        {
+            "RESIZE_WIDTHS": ",".join(map(str, widths)),
+            "OUTPUT_FORMAT": "jpeg",
+            "MANIFEST": "on" if manifest else "off",
+        }
+    )
     written: dict[str, bytes] = {}
 
     class MemoryStore:
@@ -59,6 +68,11 @@ def project(data: bytes, widths: list[int]) -> Callable[[], Outputs]:
         return [(w, written[o.key]) for w, o in zip(widths, outcome.outputs, strict=True)]
 
     return run
+
+
+def project_with_manifest(data: bytes, widths: list[int]) -> Callable[[], Outputs]:
+    """The project as it is deployed by default: the copies and their manifest."""
+    return project(data, widths, manifest=True)
 
 
 def pillow_tutorial(data: bytes, widths: list[int]) -> Callable[[], Outputs]:
@@ -226,6 +240,7 @@ def _timed(action: Callable[[], T]) -> tuple[T, float, float]:
 CONTENDERS = {
     "limit": limit,
     "project": project,
+    "project-manifest": project_with_manifest,
     "pillow-tutorial": pillow_tutorial,
     "pillow-draft": pillow_draft,
 }
