@@ -462,7 +462,10 @@ def main(argv: list[str] | None = None) -> int:
         paths = []
         last = args.results / "latest.json"
         if last.exists():
-            report = json.loads(last.read_text())
+            kept = json.loads(last.read_text())
+            kept["targets"] = {n: targets(r) for n, r in kept["images"].items()}
+            report |= {k: kept[k] for k in ("images", "sets", "targets", "rounds", "runs")}
+            report["described"] = kept.get("described") or {n: "" for n in kept["images"]}
     print(header(report), flush=True)
     for path in paths:
         results = {k: r.as_dict() for k, r in bench_image(path, chosen, rounds, runs).items()}
