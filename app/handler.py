@@ -10,17 +10,21 @@ set, applications then hear how each ended (app/notify.py).
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from botocore.config import Config
 
-from app import config, deadline, events, imaging, notify, observe, pipeline, removal, reply
+from app import config, deadline, events, imaging, observe, pipeline, reply
 from app.errors import TransientError
 from app.memory import MemoryBudget
-from app.model import Outcome
+from app.model import ObjectRef, Outcome
 from app.storage import S3Store
+
+if TYPE_CHECKING:
+    from app.notify import Publisher
 
 settings = config.load(os.environ)
 imaging.configure_libvips()
@@ -39,11 +43,13 @@ _base = Config(
 clients = deadline.Clients(lambda config: _session.client("s3", config=_base.merge(config)))
 clients.get(deadline.LADDER[0])  # loads S3's service model now: later clients take ~20 ms
 store = S3Store(clients)
-publisher = (
-    notify.Publisher(lambda config: _session.client("events", config=config), settings.event_bus)
-    if settings.event_bus
-    else None
-)
+publisher: Publisher | None = None
+if settings.event_bus:  # only then is app.notify loaded: most cold starts need none of it
+    from app import notify
+
+    publisher = notify.Publisher(
+        lambda config: _session.client("events", config=config), settings.event_bus
+    )
 
 
 @metrics.log_metrics  # one EMF document per invocation, flushed even when it raises
@@ -66,9 +72,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     stop, until = deadline.plan(context.get_remaining_time_in_millis())
     bound = store.until(until)
     flat = deadline.map_until(
-        lambda ref: (removal.remove if ref.action == "remove" else pipeline.process)(
-            ref, settings, bound, until, budget
-        ),
+        lambda ref: _work(ref)(ref, settings, bound, until, budget),
         refs,
         settings.object_concurrency,
         stop,
@@ -97,6 +101,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             f"will be retried: " + "; ".join(str(o.reason) for o in again)
         )
     return result
+
+
+def _work(ref: ObjectRef) -> Callable[..., Outcome]:
+    """What an object's event asks for: its copies made, or removed with it."""
+    if ref.action != "remove":
+        return pipeline.process
+    from app import removal  # here: loaded by the first removal, not at cold start
+
+    return removal.remove
 
 
 def _record(outcomes: list[Outcome]) -> None:

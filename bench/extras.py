@@ -19,19 +19,23 @@ from devtools.image_env import image_env
 from devtools.s3server import FAKE_AWS_ENV, free_port, moto_server
 
 ROOT = Path(__file__).resolve().parents[1]
-ROUNDS = 15  # cold starts vary by tens of ms from run to run here
+PYCACHE = ROOT / "bench" / "results" / "pycache"
+ROUNDS = 25  # cold starts vary by tens of ms from run to run here
+COLD_START_TARGET = 1.15  # issue 17: the handler's import and init, over the bare imports
 
 # The unavoidable part of a cold start, and the handler's whole import and initialisation.
+# Each prints its wall and CPU milliseconds (CPU: the other sessions of a shared machine
+# stretch wall time, not this process's CPU).
 BARE = """
-import time; start = time.perf_counter()
+import time; start, cpu = time.perf_counter(), time.process_time()
 import boto3, pyvips
 boto3.client("s3")
-print((time.perf_counter() - start) * 1000)
+print((time.perf_counter() - start) * 1000, (time.process_time() - cpu) * 1000)
 """
 HANDLER = """
-import time; start = time.perf_counter()
+import time; start, cpu = time.perf_counter(), time.process_time()
 import app.handler
-print((time.perf_counter() - start) * 1000)
+print((time.perf_counter() - start) * 1000, (time.process_time() - cpu) * 1000)
 """
 
 # Lambda prices as AWS publishes them for us-east-1 (USD); check your region's.
@@ -41,18 +45,30 @@ FULL_VCPU_MB = 1769  # Lambda gives one full vCPU at 1769 MB, a share of one bel
 MEMORY_SIZES = (1024, 1769, 3008)
 # One GET stream from Lambda runs at tens of MB/s; this stands for it (not measured here).
 PACED_MB_S = 50
-PACED = f"paced to {PACED_MB_S} MB/s"  # the end-to-end run that stands for Lambda's S3
+PACED = f"paced to {PACED_MB_S} MB/s"
+WITH_MANIFEST = "project + manifest (default), 1 core"  # as bench/__main__.py names it  # the end-to-end run that stands for Lambda's S3
+
+
+def compiled(env: dict[str, str]) -> dict[str, str]:
+    """`env` with every module's bytecode cached after its first import, as the image has
+    it (pip compiles what it installs; the Dockerfile compiles app/): kept apart, under
+    `PYCACHE`, whatever PYTHONDONTWRITEBYTECODE says. Else each fresh process would
+    compile botocore and the app from source, which no cold start in Lambda does."""
+    kept = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**kept, "PYTHONPYCACHEPREFIX": str(PYCACHE)}
 
 
 def run_all(report: dict[str, Any]) -> Iterator[str]:
     """Each section's report as it is done; a section that fails says so and the rest run."""
-    env = {
-        **os.environ,
-        **FAKE_AWS_ENV,
-        **image_env(),  # the function runs with what its image sets
-        "PYTHONPATH": str(ROOT),
-        "LOG_LEVEL": "ERROR",
-    }
+    env = compiled(
+        {
+            **os.environ,
+            **FAKE_AWS_ENV,
+            **image_env(),  # the function runs with what its image sets
+            "PYTHONPATH": str(ROOT),
+            "LOG_LEVEL": "ERROR",
+        }
+    )
     sections: list[tuple[str, Callable[[], str]]] = [
         ("Cold start", lambda: cold_start(env, report)),
         ("End to end", lambda: end_to_end(env, report)),
@@ -72,8 +88,14 @@ def run_all(report: dict[str, Any]) -> Iterator[str]:
 
 
 def cold_start(env: dict[str, str], report: dict[str, Any]) -> str:
+    """Issue 17's cold-start target: `import app.handler` against `import boto3, pyvips`
+    and one S3 client, each in a fresh interpreter, interleaved, `ROUNDS` rounds, medians;
+    the bytecode cached as the image has it (`compiled`). Then the runtime's first reply."""
+    env = compiled(env)
+    for code in (BARE, HANDLER):  # untimed: caches the bytecode
+        _python_ms(code, env)
     bare, handler = [], []
-    for _ in range(ROUNDS):  # interleaved, each in a fresh interpreter
+    for _ in range(ROUNDS):
         bare.append(_python_ms(BARE, env))
         handler.append(_python_ms(HANDLER, env))
     runtime = []
@@ -86,22 +108,38 @@ def cold_start(env: dict[str, str], report: dict[str, Any]) -> str:
             emulator.invoke(json.dumps({"Event": "s3:TestEvent", "Service": "Amazon S3"}).encode())
             runtime.append((time.perf_counter() - start) * 1000)
     result = {
-        "bare_imports_ms": statistics.median(bare),
-        "handler_init_ms": statistics.median(handler),
+        "rounds": ROUNDS,
+        "bare_imports_ms": statistics.median(w for w, _ in bare),
+        "bare_imports_cpu_ms": statistics.median(c for _, c in bare),
+        "handler_init_ms": statistics.median(w for w, _ in handler),
+        "handler_init_cpu_ms": statistics.median(c for _, c in handler),
         "runtime_first_response_ms": statistics.median(runtime),
     }
+    wall = result["handler_init_ms"] / result["bare_imports_ms"]
+    cpu = result["handler_init_cpu_ms"] / result["bare_imports_cpu_ms"]
+    result |= {"ratio_wall": wall, "ratio_cpu": cpu, "target": COLD_START_TARGET}
     report["cold_start"] = result
-    ratio = result["handler_init_ms"] / result["bare_imports_ms"]
+
+    def verdict(ratio: float) -> str:
+        return f"{ratio:.2f}x {'✓' if ratio <= COLD_START_TARGET else '✗'}"
+
     return "\n".join(
         [
-            "#### Cold start (medians; each in a fresh process)",
+            f"#### Cold start (medians of {ROUNDS}, each in a fresh process, interleaved)",
             "",
-            "| what | ms |",
-            "|---|---:|",
-            f"| import boto3 + pyvips, one S3 client (unavoidable) | {result['bare_imports_ms']:.0f} |",
-            f"| import and initialise app.handler | {result['handler_init_ms']:.0f} ({ratio:.2f}x) |",
+            "Bytecode cached as in the image: pip compiles the dependencies as it installs "
+            "them, the Dockerfile compiles app/. Target (issue 17): the handler within "
+            f"{COLD_START_TARGET}x of the unavoidable imports.",
+            "",
+            "| what | wall ms | CPU ms |",
+            "|---|---:|---:|",
+            "| import boto3 + pyvips, one S3 client (unavoidable) "
+            f"| {result['bare_imports_ms']:.0f} | {result['bare_imports_cpu_ms']:.0f} |",
+            f"| import and initialise app.handler | {result['handler_init_ms']:.0f} "
+            f"| {result['handler_init_cpu_ms']:.0f} |",
+            f"| handler / unavoidable (<= {COLD_START_TARGET}) | {verdict(wall)} | {verdict(cpu)} |",
             "| start awslambdaric through the emulator to the first response "
-            f"| {result['runtime_first_response_ms']:.0f} |",
+            f"| {result['runtime_first_response_ms']:.0f} | |",
         ]
     )
 
@@ -241,11 +279,22 @@ def _project_rss(path: Path) -> float:
 
 
 def cost(report: dict[str, Any]) -> str:
-    """GB-seconds and dollars per million images: CPU time at one vCPU, plus S3 wait."""
-    name = images.BASE
-    cpu_ms = report["images"].get(name, {}).get("project, 1 core", {}).get("cpu_ms")
+    """GB-seconds and dollars per million images: CPU time at one vCPU, plus S3 wait.
+
+    Of the 20 MP photograph when the run measured it, else of the 12 MP phone photo
+    (4032x3024) with the median CPU among the run's; as deployed by default (with the
+    manifest) when that was measured.
+    """
+    timed = {
+        n: r.get(WITH_MANIFEST, {}).get("cpu_ms") or r.get("project, 1 core", {}).get("cpu_ms")
+        for n, r in report["images"].items()
+    }
+    timed = {n: ms for n, ms in timed.items() if ms}
+    phones = sorted((ms, n) for n, ms in timed.items() if "4032x3024" in n)
+    name = images.BASE if images.BASE in timed else phones[len(phones) // 2][1] if phones else ""
+    cpu_ms = timed.get(name)
     if not cpu_ms:
-        return "#### Cost: needs the 20 MP photograph's project timing"
+        return "#### Cost: needs the 20 MP photograph's or a 12 MP phone photo's project timing"
     # What the handler spends beyond the pipeline's CPU: waiting on S3 (not CPU-bound),
     # at the paced rate that stands for Lambda's.
     e2e = report.get("end_to_end", {}).get(PACED, {})
@@ -266,7 +315,8 @@ def cost(report: dict[str, Any]) -> str:
         [
             f"#### Cost per million images like {name} (3 widths), from this run",
             "",
-            f"CPU {cpu_ms:.0f} ms at one vCPU plus {wait_ms:.0f} ms waiting on S3 (end to end, "
+            f"CPU {cpu_ms:.0f} ms at one vCPU plus {wait_ms:.0f} ms waiting on S3 (end to end on "
+            f"{report.get('end_to_end', {}).get('image', 'the 20 MP photograph')}, "
             f"paced to {PACED_MB_S} MB/s); below 1769 MB "
             "Lambda gives a share of one vCPU, so the CPU part stretches. The same duration "
             "is assumed on arm64 (not measured here).",
@@ -278,8 +328,10 @@ def cost(report: dict[str, Any]) -> str:
     )
 
 
-def _python_ms(code: str, env: dict[str, str]) -> float:
+def _python_ms(code: str, env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) milliseconds that `code` prints, run in a fresh interpreter."""
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, check=True, text=True
     )
-    return float(out.stdout.strip().splitlines()[-1])
+    wall, cpu = out.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)

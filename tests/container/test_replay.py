@@ -122,6 +122,31 @@ def test_libraries_load_from_the_task_root_alone(built: replay.Replay) -> None:
     assert all(Path(f).is_relative_to(built.task_root) for f in files), files
 
 
+def test_a_cold_start_in_the_task_root_compiles_no_module(built: replay.Replay) -> None:
+    # Lambda's task root is read-only: a module shipped without its bytecode is compiled
+    # again at every cold start. Record every compile the handler's import asks for.
+    probe = (
+        "import importlib._bootstrap_external as b, json\n"
+        "compiled = []\n"
+        "plain = b.SourceLoader.source_to_code\n"
+        "def source_to_code(self, data, path, **kw):\n"
+        "    compiled.append(str(path))\n"
+        "    return plain(self, data, path, **kw)\n"
+        "b.SourceLoader.source_to_code = source_to_code\n"
+        "import app.handler\n"
+        "print(json.dumps(compiled))\n"
+    )
+    done = subprocess.run(
+        [str(built.base_python), "-c", probe],
+        cwd=built.task_root,
+        env={**built.runtime_env({}), **FAKE_AWS_ENV, "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(done.stdout.splitlines()[-1]) == []
+
+
 def test_s3_put_event_through_the_runtime_from_the_task_root(
     built: replay.Replay, s3_endpoint: str
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -25,7 +26,7 @@ def test_quick_benchmark_runs_the_project_and_checks_every_output(tmp_path: Path
             "-m",
             "bench",
             "--quick",
-            "--only=project,pillow-draft",
+            "--only=project,pillow-draft,limit",
             f"--results={tmp_path}",
         ],
         cwd=ROOT,
@@ -38,14 +39,84 @@ def test_quick_benchmark_runs_the_project_and_checks_every_output(tmp_path: Path
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "latest.json").read_text())
     [results] = report["images"].values()
-    assert set(results) == {"project, 1 core", "project, 2 cores", "Pillow draft() + resize"}
+    limit = "limit (djpeg, the same reduce, cjpeg)"
+    assert set(results) == {
+        "project, 1 core",
+        "project, 2 cores",
+        "Pillow draft() + resize",
+        *([limit] if shutil.which("djpeg") else []),
+    }
     for name, result in results.items():
         assert result["error"] is None, name
         assert result["sizes_ok"], name
         assert result["cpu_ms"] > 0 and result["peak_rss_mb"] > 0
         # A resize that keeps the picture: well above the ~10 dB of an unrelated image.
         assert min(result["psnr"].values()) > 30, name
-    assert "| project, 1 core |" in (tmp_path / "latest.md").read_text()
+    markdown = (tmp_path / "latest.md").read_text()
+    assert "| project, 1 core |" in markdown
+    # What the README's Performance section is written from: the machine, the software,
+    # the date, and the targets per image.
+    machine = report["machine"]
+    assert {"cpu", "cores", "python", "libvips", "date"} <= set(machine)
+    for value in (machine["cpu"], f"Python {machine['python']}", machine["date"]):
+        assert value in markdown
+    assert f"libvips {machine['libvips']}" in markdown
+    [targets] = report["targets"].values()
+    assert targets["pillow_draft"]["at_most"] == 1.0 and "met" in targets["pillow_draft"]
+    assert "#### Targets on" in markdown and "| x Pillow draft() (<= 1.00) |" in markdown
+
+
+def _rotated_p3_photo(path: Path) -> Path:
+    """A 1600x1200 photo-like JPEG with a Display P3 profile, stored turned (EXIF 6)."""
+    import pyvips
+
+    from bench import icc, images
+
+    picture = images.synthetic(1200, 1600).gaussblur(1.5).cast("uchar")
+    picture = picture.copy(interpretation="srgb")
+    picture.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc.builtin("p3"))
+    picture.set_type(pyvips.GValue.gint_type, "orientation", 6)
+    picture.jpegsave(str(path), Q=92)
+    return path
+
+
+@pytest.mark.parametrize("worker", ["limit", "pillow-draft"])
+def test_a_peer_turns_and_colour_manages_as_the_project_does(worker: str, tmp_path: Path) -> None:
+    from bench.quality import Reference, check
+
+    if worker == "limit" and not (shutil.which("djpeg") and shutil.which("cjpeg")):
+        pytest.skip("djpeg and cjpeg are not installed (apt-get install libjpeg-turbo-progs)")
+    source = _rotated_p3_photo(tmp_path / "turned-p3.jpg")
+    psnr = {}
+    for name in ("project", worker):
+        subprocess.run(
+            [sys.executable, "-m", "bench.workers", name, str(source), str(tmp_path / name)],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        reference = Reference(source)
+        for width in (300, 600, 900):
+            ok, psnr[name, width] = check(
+                reference, width, (tmp_path / name / f"{width}.jpg").read_bytes()
+            )
+            assert ok, (name, width)  # upright: 900 wide is 1200 high
+    for width in (300, 600, 900):
+        # The same work: within a rounding's worth of the project's pixels.
+        assert abs(psnr[worker, width] - psnr["project", width]) < 0.3, (width, psnr)
+
+
+def test_a_height_exactly_half_way_may_round_either_way(tmp_path: Path) -> None:
+    from bench import images
+    from bench.quality import Reference
+
+    source = tmp_path / "3840x2400.jpg"
+    images.synthetic(3840, 2400).jpegsave(str(source), Q=80)
+    reference = Reference(source)
+
+    assert reference.fits(900, (900, 562)) and reference.fits(900, (900, 563))  # 562.5
+    assert not reference.fits(900, (900, 561)) and not reference.fits(600, (600, 376))
 
 
 def test_paced_proxy_forwards_every_byte_and_holds_responses_to_its_rate():

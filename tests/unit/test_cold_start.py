@@ -1,0 +1,53 @@
+"""The handler's cold start loads only what every event needs; the rest waits for its event.
+
+Issue 17 holds the handler's import and initialisation within 1.15x of boto3 + pyvips +
+one S3 client (bench/extras.py measures it). These pin the savings that are easy to lose
+with one import line: each module below is loaded by the first event that needs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from devtools.s3server import FAKE_AWS_ENV
+
+ROOT = Path(__file__).resolve().parents[2]
+
+LAZY = {
+    "app.removal": "only an object removed needs it",
+    "app.notify": "only a function with EVENT_BUS_NAME needs it",
+    "app.heic": "only a HEIC upload needs it (libheif through pillow-heif)",
+    "pillow_heif": "only a HEIC upload needs it",
+    "ctypes.util": "its find_library runs ldconfig in a subprocess",
+}
+
+
+def _loaded_by_handler_import(**env: str) -> set[str]:
+    """The modules a fresh interpreter holds after `import app.handler`."""
+    code = "import json, sys; import app.handler; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **FAKE_AWS_ENV, "PYTHONPATH": str(ROOT), **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_importing_the_handler_leaves_every_lazy_module_unloaded() -> None:
+    loaded = _loaded_by_handler_import()
+
+    assert "app.pipeline" in loaded  # the import did run
+    early = {name: why for name, why in LAZY.items() if name in loaded}
+    assert not early, f"loaded at cold start, though {early}"
+
+
+def test_a_function_with_an_event_bus_loads_notify_at_cold_start() -> None:
+    assert "app.notify" in _loaded_by_handler_import(EVENT_BUS_NAME="apps")
