@@ -63,13 +63,17 @@ def current(
     etag: str,
     source_format: str,
     wanted: tuple[str, ...],
+    recipe: str,
 ) -> bool:
-    """True if every copy in `copies` was made from `etag` and is what `wanted` makes now."""
+    """True if every copy in `copies` was made from `etag`, with the settings whose tag
+    is `recipe` (app/recipe.py), and is what `wanted` makes now."""
     if not etag or not copies:
         return False
 
     def fresh(metadata: dict[str, str] | None) -> bool:
         if metadata is None or metadata.get(naming.SOURCE_ETAG) != etag:
+            return False
+        if metadata.get(naming.RECIPE) != recipe:  # other settings, or made before tags
             return False
         return "source" not in wanted or metadata.get(naming.SOURCE_FORMAT) == source_format
 

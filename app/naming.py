@@ -29,6 +29,9 @@ SOURCE_FORMAT = "source-format"
 # S3's sequencer of the event the copy was made for (hex): a later event for the same
 # key with a smaller one is stale and never overwrites or deletes the copy (app/order.py).
 SOURCE_SEQUENCER = "source-sequencer"
+# The settings the copy was made with, as a tag (app/recipe.py): a copy made with
+# other settings is made again.
+RECIPE = "recipe"
 MAX_SEQUENCER_VALUE = 64  # S3's are about 16 to 20 hex digits
 
 MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
@@ -130,6 +133,7 @@ def rendition_metadata(
     source_format: str,
     source_version: str | None = None,
     source_sequencer: str | None = None,
+    recipe: str | None = None,
 ) -> dict[str, str]:
     """User metadata for a rendition: ASCII (the key %-encoded), within S3's 2 KB.
 
@@ -147,6 +151,8 @@ def rendition_metadata(
     # A sequencer is compared, never hashed: one too long to keep is not recorded.
     if source_sequencer is not None and len(source_sequencer) <= MAX_SEQUENCER_VALUE:
         metadata[SOURCE_SEQUENCER] = source_sequencer
+    if recipe is not None:  # 12 hex digits
+        metadata[RECIPE] = recipe
     return metadata
 
 

@@ -15,7 +15,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from app import copies, decoded, formats, freshness, imaging, manifest, naming, order
+from app import copies, decoded, formats, freshness, imaging, manifest, naming, order, recipe
 from app import deadline as time_left
 from app.config import Settings
 from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientError
@@ -143,7 +143,12 @@ def _run(
     fetched = _fetch(job, known, budget, held, clock)
     ref = job.ref
     metadata = naming.rendition_metadata(
-        ref.key, known.head.etag, fetched.source_format, ref.version, ref.sequencer
+        ref.key,
+        known.head.etag,
+        fetched.source_format,
+        ref.version,
+        ref.sequencer,
+        recipe.tag(job.settings),
     )
     outputs = _write_copies(job, known, fetched, metadata, clock)
     _write_manifest(job, known, fetched, outputs, metadata, clock)
@@ -300,7 +305,8 @@ def _skip_if_up_to_date(job: _Job, known: _Known, source_format: str) -> None:
         keys.append(manifest_key)
     found = freshness.read_copies(job.store, known.out_bucket, keys)
     order.check_not_stale(job.ref, known.out_bucket, found)  # made for a later event of this key
-    if freshness.current(found, known.head.etag, source_format, settings.output_formats):
+    tag = recipe.tag(settings)
+    if freshness.current(found, known.head.etag, source_format, settings.output_formats, tag):
         also = ", and the manifest" if manifest_key else ""
         raise Skip(f"up to date: every copy already exists for ETag {known.head.etag}{also}")
 

@@ -9,6 +9,7 @@ import pytest
 from faults import fault_proxy
 from harness import LambdaContext, s3_event, sample_event
 
+from app import config, recipe
 from app.errors import TransientError
 
 JPEG = images.jpeg(1600, 1200)
@@ -42,6 +43,7 @@ def test_put_event_makes_three_copies_with_headers_and_metadata(s3, bucket, load
             "source-etag": etag,
             "source-format": "jpeg",
             "source-sequencer": "0065F1A2B3C4D5E6F7",  # events/s3-put.json's: its order
+            "recipe": recipe.tag(config.load({})),  # the default settings'
         }
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         copy = images.load(body)

@@ -255,3 +255,26 @@ def test_a_403_that_names_s3_listbucket_on_the_get_means_the_key_is_gone(s3, buc
         f"function's role lacks s3:ListBucket on arn:aws:s3:::{bucket})"
     )
     assert proxy.seen("HEAD", "images/2024/cat.jpg") == 1
+
+
+def test_copies_made_with_other_settings_are_made_again(s3, bucket, load_handler):
+    # Same keys, other pixels: a change of QUALITY (or CROP, ANIMATION) is not "up to date".
+    s3.put_object(Bucket=bucket, Key="images/cat.jpg", Body=images.jpeg(1200, 900))
+    event = s3_event(bucket, ["images/cat.jpg"])
+    assert load_handler(QUALITY="90").handler(event, LambdaContext())["processed"] == 1
+    sizes_at_90 = {
+        k: s3.head_object(Bucket=bucket, Key=k)["ContentLength"] for k in copies(s3, bucket)
+    }
+
+    again = load_handler(QUALITY="90").handler(event, LambdaContext())
+    assert again["results"][0]["reason"].startswith("up to date: every copy already exists")
+
+    lower = load_handler(QUALITY="40").handler(event, LambdaContext())
+
+    assert lower["processed"] == 1
+    for key, before in sizes_at_90.items():
+        if key.endswith(".jpg"):  # the copies were encoded again, at the new quality
+            assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] < before, key
+    tags = {s3.head_object(Bucket=bucket, Key=k)["Metadata"]["recipe"] for k in sizes_at_90}
+    assert len(tags) == 1  # the manifest carries the same tag as its copies
+    assert load_handler(QUALITY="40").handler(event, LambdaContext())["skipped"] == 1

@@ -185,3 +185,14 @@ def test_output_keys_are_deterministic_and_distinct_per_width(name: str) -> None
     source_key = "images/" + name
     assert key_for(source_key, "300") == key_for(source_key, "300")
     assert key_for(source_key, "300") != key_for(source_key, "600")
+
+
+def test_the_recipe_tag_follows_every_setting_that_changes_the_pixels_and_nothing_else():
+    from app import config, recipe
+
+    base = recipe.tag(config.load({}))
+    assert base == recipe.tag(config.load({})) and len(base) == 12
+    for name, value in (("QUALITY", "81"), ("CROP", "centre"), ("ANIMATION", "keep")):
+        assert recipe.tag(config.load({name: value})) != base, name
+    # Where copies go, and which, is in their keys; the tag does not repeat it.
+    assert recipe.tag(config.load({"RESIZE_WIDTHS": "100", "MANIFEST": "off"})) == base

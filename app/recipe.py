@@ -1,0 +1,32 @@
+"""What a copy is made with beyond its key: one short tag, recorded on every copy.
+
+A copy's key says its size and format; the tag says the rest: the quality, the crop,
+the animation rule and the encoders' own settings. The up-to-date check
+(app/freshness.py) trusts a copy only if it carries the tag of the running
+configuration, so a change of QUALITY, CROP or ANIMATION, or an upgrade that encodes
+differently, has the copies made again at the source's next event (or a backfill)
+instead of keeping the old ones as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from app import formats
+from app.config import Settings
+
+# Raise when a change of the code makes different copies from the same settings.
+VERSION = 1
+
+
+def tag(settings: Settings) -> str:
+    """The recipe of `settings`' copies: 12 hex digits, the same in every process."""
+    parts = (
+        VERSION,
+        settings.quality,
+        settings.crop,
+        settings.animation,
+        formats.WEBP_EFFORT,
+        formats.AVIF_EFFORT,
+    )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
