@@ -8,6 +8,7 @@ unset) and it holds about 32 bytes per output pixel on top of ~5 MB while it run
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from typing import NamedTuple
@@ -41,6 +42,50 @@ CHOICES = ("source", *(f for f in FORMATS if f != "gif"))
 # ~11% fewer bytes, too slow for a function billed by the millisecond.
 WEBP_EFFORT = 2
 AVIF_EFFORT = 2
+
+# QUALITY is JPEG's quality; WebP and AVIF get the quality whose SSIMULACRA2 score equals
+# JPEG's there (linear between rows). PLACEHOLDER: measured by bench/formats.py.
+# The ends are anchored (1 and 100 for all three), not measured.
+EQUAL_QUALITY: tuple[tuple[int, int, int], ...] = (
+    # JPEG, WebP, AVIF
+    (1, 1, 1),
+    (80, 88, 64),
+    (100, 100, 100),
+)
+
+
+class Quality(NamedTuple):
+    """Each lossy encoder's own quality setting (1-100), for copies that look alike."""
+
+    jpeg: int
+    webp: int
+    avif: int
+
+    @classmethod
+    def matching(cls, jpeg: int, webp: int | None = None, avif: int | None = None) -> Quality:
+        """JPEG at `jpeg`; WebP and AVIF as given, else at JPEG's score (EQUAL_QUALITY)."""
+        return cls(
+            jpeg,
+            webp if webp is not None else equal_quality("webp", jpeg),
+            avif if avif is not None else equal_quality("avif", jpeg),
+        )
+
+    def of(self, fmt: str) -> int:
+        """The quality to encode `fmt` at (JPEG's for a format that takes none: PNG, GIF)."""
+        return {"webp": self.webp, "avif": self.avif}.get(fmt, self.jpeg)
+
+
+def equal_quality(fmt: str, jpeg: int) -> int:
+    """The quality of `fmt` (webp, avif) that looks like JPEG at `jpeg` (1-100): linear
+    between EQUAL_QUALITY's rows."""
+    column = ("jpeg", "webp", "avif").index(fmt)
+    for low, high in itertools.pairwise(EQUAL_QUALITY):
+        if low[0] <= jpeg <= high[0]:
+            share = (jpeg - low[0]) / (high[0] - low[0])
+            return round(low[column] + share * (high[column] - low[column]))
+    raise ValueError(f"JPEG quality {jpeg} is outside 1..100")
+
+
 # AV1 encodes at once in this process, whatever the number of objects and copies in
 # flight: each already runs VIPS_CONCURRENCY threads, so more only add memory (~15 MB
 # each at 900 wide) and no speed.

@@ -191,7 +191,7 @@ def _run(
         spec, fmt = job
         _check_left(ref, deadline, f"writing {keys[job]}")
         start = time.perf_counter()
-        rendition = imaging.encode(image, spec, fmt, settings.quality)
+        rendition = imaging.encode(image, spec, fmt, settings.quality.of(fmt))
         encoded = time.perf_counter()
         if ref.sequencer is not None:  # a later event may have written it meanwhile
             existing = store.copy_metadata(out_bucket, keys[job])

@@ -9,11 +9,14 @@
 # --dctscale [--set tune|report|both]: each JPEG at its DCT scale and the next, one core.
 # --memory [--quick ...]: peak memory per decoder against the model in app/memory.py,
 #   objects at once under 1024 and 1769 MB, and a warm process (bench/memory.py).
+# --formats [--set corpus|tune|report|both] [--quick]: JPEG, WebP and AVIF at equal
+#   SSIMULACRA2 score (bytes, CPU, effort), the whole set against JPEG alone and sharp,
+#   one core (bench/formats.py; results in bench/results/formats.md and .json).
 #   scripts/bench.sh [--quick] [--rounds N] [--only NAMES] ...   (-h: this text)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-  sed -n '2,12p' "$0" | cut -c3-
+  sed -n '2,15p' "$0" | cut -c3-
   echo "Options of the benchmark itself: .venv/bin/python -m bench --help"
   exit 0
 fi
@@ -29,6 +32,16 @@ if [ "${1:-}" = --dctscale ]; then
   shift
   cpu=$(python3 -c 'import os; print(max(os.sched_getaffinity(0)))')
   VIPS_CONCURRENCY=1 PYTHONPATH=. exec taskset -c "$cpu" .venv/bin/python -m bench.dctscale "$@"
+fi
+
+if [ "${1:-}" = --formats ]; then
+  shift
+  if command -v npm >/dev/null && [ ! -d bench/node/node_modules/sharp ]; then
+    (cd bench/node && npm ci --no-audit --no-fund --loglevel=error) \
+      || echo "bench: npm ci failed in bench/node; sharp is skipped" >&2
+  fi
+  cpu=$(python3 -c 'import os; print(max(os.sched_getaffinity(0)))')
+  VIPS_CONCURRENCY=1 PYTHONPATH=. exec taskset -c "$cpu" .venv/bin/python -m bench.formats "$@"
 fi
 
 if [ "${1:-}" = --memory ]; then
