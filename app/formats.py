@@ -51,17 +51,17 @@ AVIF_EFFORT = 1
 # JPEG's there, linear between rows. Measured by bench/formats.py (`scripts/bench.sh
 # --formats`; metric: the ssimulacra2 package, a port of libjxl's) on 2026-11-22: medians
 # over the 5 corpus photos x 300/600/900 wide, at the efforts above. At 300 wide the
-# same score comes at lower qualities (JPEG 80: WebP 71, AVIF 59; at 600 and 900: 86-87
-# and 67-68). Neither reaches JPEG 95's score (WebP 100 scores 89, AVIF 90 about 90):
+# same score comes at lower qualities (JPEG 80: WebP 70, AVIF 60; at 600 and 900: 85-86
+# and 68). Neither reaches JPEG 95's score (WebP 100 scores 89, AVIF 90 about 90):
 # there both get 100. The ends (1 and 100) are anchored, not measured.
 EQUAL_QUALITY: tuple[tuple[int, int, int], ...] = (
     # JPEG, WebP, AVIF
     (1, 1, 1),
-    (30, 34, 33),
-    (50, 54, 46),
-    (65, 74, 54),
-    (80, 84, 64),
-    (90, 99, 87),
+    (30, 37, 36),
+    (50, 55, 47),
+    (65, 73, 55),
+    (80, 83, 65),
+    (90, 98, 87),
     (95, 100, 100),
     (100, 100, 100),
 )
