@@ -25,6 +25,8 @@ DEFAULTS: dict[str, str] = {
     "ANIMATION": "first-frame",
     "MAX_FRAMES": "300",
     "QUALITY": "80",
+    "WEBP_QUALITY": "",  # empty: the WebP quality that looks like JPEG at QUALITY
+    "AVIF_QUALITY": "",
     "CACHE_CONTROL": "public, max-age=31536000, immutable",
     "LOG_LEVEL": "INFO",
     "MAX_INPUT_BYTES": str(100 * 1024 * 1024),
@@ -59,7 +61,7 @@ class Settings:
     output_bucket: str | None
     key_template: str
     output_formats: tuple[str, ...]
-    quality: int
+    quality: formats.Quality  # QUALITY is JPEG's; WebP's and AVIF's look alike (or are set)
     cache_control: str
     log_level: str
     max_input_bytes: int
@@ -130,6 +132,9 @@ def load(environ: Mapping[str, str]) -> Settings:
     )
     max_frames = check("MAX_FRAMES", _int_in(1, 100_000), "an integer from 1 to 100000", 1)
     quality = check("QUALITY", _int_in(1, 100), "an integer from 1 to 100", 80)
+    own = "an integer from 1 to 100, or empty for the quality that looks like QUALITY's JPEG"
+    webp_quality = check("WEBP_QUALITY", _optional(_int_in(1, 100)), own, None)
+    avif_quality = check("AVIF_QUALITY", _optional(_int_in(1, 100)), own, None)
     log_level = check(
         "LOG_LEVEL",
         lambda v: _one_of(LOG_LEVELS)(v.upper()),
@@ -194,7 +199,7 @@ def load(environ: Mapping[str, str]) -> Settings:
         output_bucket,
         template,
         output_formats,
-        quality,
+        formats.Quality.matching(quality, webp=webp_quality, avif=avif_quality),
         cache_control,
         log_level,
         max_bytes,
@@ -272,6 +277,10 @@ def _int_in(low: int, high: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _optional(parse: Callable[[str], T]) -> Callable[[str], T | None]:
+    return lambda raw: parse(raw) if raw else None
 
 
 def _header_value(raw: str) -> str:

@@ -106,7 +106,7 @@ def write(
         spec, fmt = job
         before(keys[job])
         start = time.perf_counter()
-        rendition = imaging.encode(image, spec, fmt, settings.quality)
+        rendition = imaging.encode(image, spec, fmt, settings.quality.of(fmt))
         encoded = time.perf_counter()
         if ref.sequencer is not None:  # a later event may have written it meanwhile
             existing = store.copy_metadata(bucket, keys[job])

@@ -3,11 +3,13 @@
 Every encoder's settings live in `encode`, in one place. AV1 (AVIF) is the costly
 one: libvips hands libheif's aom encoder `VIPS_CONCURRENCY` threads (all cores when
 unset) and it holds about 32 bytes per output pixel on top of ~5 MB while it runs
-(900x506 at effort 2: 14 MB peak, 0.3-0.5 s of one core; effort 4: 21 MB, ~4 s).
+(900x506 at effort 2: 14 MB peak, 0.3-0.5 s of one core; effort 1, the default, holds
+the same for 0.63x the CPU; effort 4: 21 MB, ~4 s).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from typing import NamedTuple
@@ -36,11 +38,67 @@ FORMATS: dict[str, Format] = {
 # which is never forced: its 256 colours only suit what was a GIF already).
 CHOICES = ("source", *(f for f in FORMATS if f != "gif"))
 
-# Encoder effort: libwebp's method and libheif/aom's effort (0-9, speed 9 - effort).
-# AVIF's effort 2 costs ~9x JPEG's encode at 900 wide; effort 4 is 8x that again for
-# ~11% fewer bytes, too slow for a function billed by the millisecond.
-WEBP_EFFORT = 2
-AVIF_EFFORT = 2
+# Encoder effort: libwebp's method and libheif/aom's effort (0-9, speed 9 - effort),
+# each the cheapest whose bytes at equal SSIMULACRA2 score are within 3% of the next
+# effort's (bench/formats.py, 2026-11-22, 3 corpus photos x 300/600/900, against
+# effort 2): WebP 3 is 6.5% smaller than 2 for 2x its CPU, and 4 only 1.2% smaller
+# than 3; AVIF 1 is 2.4% larger than 2 for 0.63x its CPU (0: 14% larger; 4: 10%
+# smaller for 7.5x).
+WEBP_EFFORT = 3
+AVIF_EFFORT = 1
+
+# QUALITY is JPEG's quality; WebP and AVIF get the quality whose SSIMULACRA2 score equals
+# JPEG's there, linear between rows. Measured by bench/formats.py (`scripts/bench.sh
+# --formats`; metric: the ssimulacra2 package, a port of libjxl's) on 2026-11-22: medians
+# over the 5 corpus photos x 300/600/900 wide, at the efforts above. At 300 wide the
+# same score comes at lower qualities (JPEG 80: WebP 70, AVIF 60; at 600 and 900: 85-86
+# and 68). Neither reaches JPEG 95's score (WebP 100 scores 89, AVIF 90 about 90):
+# there both get 100. The ends (1 and 100) are anchored, not measured.
+EQUAL_QUALITY: tuple[tuple[int, int, int], ...] = (
+    # JPEG, WebP, AVIF
+    (1, 1, 1),
+    (30, 37, 36),
+    (50, 55, 47),
+    (65, 73, 55),
+    (80, 83, 65),
+    (90, 98, 87),
+    (95, 100, 100),
+    (100, 100, 100),
+)
+
+
+class Quality(NamedTuple):
+    """Each lossy encoder's own quality setting (1-100), for copies that look alike."""
+
+    jpeg: int
+    webp: int
+    avif: int
+
+    @classmethod
+    def matching(cls, jpeg: int, webp: int | None = None, avif: int | None = None) -> Quality:
+        """JPEG at `jpeg`; WebP and AVIF as given, else at JPEG's score (EQUAL_QUALITY)."""
+        return cls(
+            jpeg,
+            webp if webp is not None else equal_quality("webp", jpeg),
+            avif if avif is not None else equal_quality("avif", jpeg),
+        )
+
+    def of(self, fmt: str) -> int:
+        """The quality to encode `fmt` at (JPEG's for a format that takes none: PNG, GIF)."""
+        return {"webp": self.webp, "avif": self.avif}.get(fmt, self.jpeg)
+
+
+def equal_quality(fmt: str, jpeg: int) -> int:
+    """The quality of `fmt` (webp, avif) that looks like JPEG at `jpeg` (1-100): linear
+    between EQUAL_QUALITY's rows."""
+    column = ("jpeg", "webp", "avif").index(fmt)
+    for low, high in itertools.pairwise(EQUAL_QUALITY):
+        if low[0] <= jpeg <= high[0]:
+            share = (jpeg - low[0]) / (high[0] - low[0])
+            return round(low[column] + share * (high[column] - low[column]))
+    raise ValueError(f"JPEG quality {jpeg} is outside 1..100")
+
+
 # AV1 encodes at once in this process, whatever the number of objects and copies in
 # flight: each already runs VIPS_CONCURRENCY threads, so more only add memory (~15 MB
 # each at 900 wide) and no speed.

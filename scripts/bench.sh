@@ -12,11 +12,14 @@
 # --against [REV] [--rounds N] [--quick]: the JPEG-only default against REV's app/ (default
 #   aaf4b1b, the last commit before issue 15: first parent of 5c60e2e), one core, CPU ms
 #   and the ratio new/old per photo (bench/regression.py, bench/results/regression.md).
+# --formats [--set corpus|tune|report|both] [--quick]: JPEG, WebP and AVIF at equal
+#   SSIMULACRA2 score (bytes, CPU, effort), the whole set against JPEG alone and sharp,
+#   one core (bench/formats.py; results in bench/results/formats.md and .json).
 #   scripts/bench.sh [--quick] [--rounds N] [--only NAMES] ...   (-h: this text)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-  sed -n '2,15p' "$0" | cut -c3-
+  awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0" | cut -c3-
   echo "Options of the benchmark itself: .venv/bin/python -m bench --help"
   exit 0
 fi
@@ -37,6 +40,16 @@ fi
 if [ "${1:-}" = --against ]; then
   # Pinned by bench/regression.py itself, one core per run (VIPS_CONCURRENCY=1).
   PYTHONPATH=. exec .venv/bin/python -m bench.regression "$@"
+fi
+
+if [ "${1:-}" = --formats ]; then
+  shift
+  if command -v npm >/dev/null && [ ! -d bench/node/node_modules/sharp ]; then
+    (cd bench/node && npm ci --no-audit --no-fund --loglevel=error) \
+      || echo "bench: npm ci failed in bench/node; sharp is skipped" >&2
+  fi
+  cpu=$(python3 -c 'import os; print(max(os.sched_getaffinity(0)))')
+  VIPS_CONCURRENCY=1 PYTHONPATH=. exec taskset -c "$cpu" .venv/bin/python -m bench.formats "$@"
 fi
 
 if [ "${1:-}" = --memory ]; then

@@ -306,3 +306,40 @@ def test_stages_set_the_project_beside_pillow_draft_stage_by_stage(tmp_path: Pat
         "**Pillow `draft()`, whole** (bench/workers.py)",
     ):
         assert float(rows[name]) > 0, name
+
+
+def test_formats_benchmark_reports_the_curve_equal_quality_and_the_whole_set(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip(
+        "ssimulacra2", reason="the ssimulacra2 package (requirements/dev.txt) is not installed"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.formats", "--quick", "--repeat=1", f"--results={tmp_path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "formats.json").read_text())
+    assert {p["format"] for p in result["points"]} == {"jpeg", "webp", "avif"}
+    assert {p["width"] for p in result["points"]} == {300, 600, 900}
+    for point in result["points"]:
+        assert point["bytes"] > 0 and point["cpu_ms"] > 0 and 0 < point["score"] <= 100
+    [row, *_] = result["equal"]["80"]
+    assert {"image", "width", "score", "jpeg", "webp", "avif"} <= set(row)
+    assert {"quality", "bytes", "saved"} <= set(row["avif"])
+    assert all(1 <= w <= 100 and 1 <= a <= 100 for _, w, a in result["table"])
+    assert {r["format"] for r in result["efforts_sweep"]} == {"webp", "avif"}
+    assert set(result["chosen_effort"]) == {"webp", "avif"}
+    whole = result["whole_set"]
+    assert {"project, JPEG only", "project, JPEG+WebP+AVIF"} <= set(whole["cpu_ms"])
+    assert whole["set_ratio"] > 0
+    # Every format at every width: more bytes than the JPEGs alone.
+    assert whole["bytes"]["project, JPEG+WebP+AVIF"] > whole["bytes"]["project, JPEG only"]
+    report = (tmp_path / "formats.md").read_text()
+    assert "### Formats: cost at equal quality" in report
+    assert "The whole set in <= 2.0x JPEG alone's CPU" in report

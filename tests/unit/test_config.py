@@ -16,7 +16,7 @@ def test_defaults() -> None:
     assert (settings.source_prefix, settings.output_prefix) == ("images/", "copy/")
     assert settings.output_bucket is None and settings.output_bucket_for("b") == "b"
     assert settings.key_template == "{prefix}{dir}{stem}-{width}.{ext}"
-    assert (settings.output_formats, settings.quality) == (("source",), 80)
+    assert (settings.output_formats, settings.quality.jpeg) == (("source",), 80)
     assert (settings.crop, settings.animation, settings.max_frames) == (
         "attention",
         "first-frame",

@@ -192,7 +192,12 @@ def test_the_recipe_tag_follows_every_setting_that_changes_the_pixels_and_nothin
 
     base = recipe.tag(config.load({}))
     assert base == recipe.tag(config.load({})) and len(base) == 12
-    for name, value in (("QUALITY", "81"), ("CROP", "centre"), ("ANIMATION", "keep")):
+    for name, value in (
+        ("QUALITY", "81"),
+        ("AVIF_QUALITY", "50"),
+        ("CROP", "centre"),
+        ("ANIMATION", "keep"),
+    ):
         assert recipe.tag(config.load({name: value})) != base, name
     # Where copies go, and which, is in their keys; the tag does not repeat it.
     assert recipe.tag(config.load({"RESIZE_WIDTHS": "100", "MANIFEST": "off"})) == base
