@@ -45,8 +45,8 @@ class SizeSpec:
             scale = pick(scale, self.height / height)
         if scale >= 1:
             return width, height
-        # Round as libvips, Pillow and sharp do; never collapse to zero.
-        size = max(1, round(width * scale)), max(1, round(height * scale))
+        # Round as libvips, Pillow and sharp do (half up); never collapse to zero.
+        size = max(1, _round(width * scale)), max(1, _round(height * scale))
         if self.cover and self.height is not None:  # rounding never leaves less than the box
             return max(size[0], self.width), max(size[1], self.height)
         return size
@@ -60,8 +60,14 @@ class SizeSpec:
             return self.width, self.height
         # A box the source cannot fill: the box's aspect ratio at the source's size.
         if width * self.height > height * self.width:
-            return max(1, min(width, round(height * self.width / self.height))), height
-        return width, max(1, min(height, round(width * self.height / self.width)))
+            return max(1, min(width, _round(height * self.width / self.height))), height
+        return width, max(1, min(height, _round(width * self.height / self.width)))
+
+
+def _round(size: float) -> int:
+    """`size` to the nearest whole pixel, a half up (Python's `round` takes it to even:
+    3840x2400 at 900 wide would be 562 high, where libvips, Pillow and sharp make 563)."""
+    return int(size + 0.5)
 
 
 def crop(image: pyvips.Image, width: int, height: int, how: str) -> pyvips.Image:

@@ -106,3 +106,25 @@ def test_an_exif_rotated_photo_is_cropped_upright(orientation: int) -> None:
     decoded = images.load(rendition.data)
     assert (decoded.width, decoded.height) == (300, 200)
     assert images.top_left_is_red(decoded), f"orientation {orientation} cropped as stored"
+
+
+@pytest.mark.parametrize(
+    ("source", "spec", "expected"),
+    [
+        ((3840, 2400), SizeSpec(900), (900, 563)),  # 562.5: a half goes up, as in libvips
+        ((5312, 2988), SizeSpec(600), (600, 338)),  # 337.5
+        ((2400, 3840), SizeSpec(900, 900), (563, 900)),
+        ((1000, 500), SizeSpec(300, 300, cover=True), (300, 300)),
+    ],
+)
+def test_a_half_pixel_rounds_up_as_libvips_pillow_and_sharp_round_it(source, spec, expected):
+    assert spec.fit(*source) == expected
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png"])
+def test_the_copies_have_the_half_up_height(fmt):
+    source = images.jpeg(3840, 2400) if fmt == "jpeg" else images.png(3840, 2400)
+
+    [copy] = render(source, (SizeSpec(900),))
+
+    assert (copy.width, copy.height) == (900, 563)
