@@ -328,6 +328,16 @@ def _describe(image: Path) -> str:
     )
 
 
+def machine_line() -> str:
+    """The machine and software, as one line of a report."""
+    m = machine()
+    return (
+        f"{m['cpu']}, {m['cores']} cores, {m['os']} (load average {m['load_average']} at "
+        f"the start); Python {m['python']}, libvips {m['libvips']} (pyvips {m['pyvips']})"
+        + (f", sharp {m['sharp']}" if "sharp" in m else "")
+    )
+
+
 def machine() -> dict[str, str]:
     """What the numbers were measured on: the CPU, the software, the date, the load."""
     import PIL

@@ -44,6 +44,7 @@ import pyvips
 from app import formats, imaging
 from app.fit import SizeSpec
 from bench import images, workers
+from bench.__main__ import machine_line
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -531,12 +532,6 @@ def table(result_equal: dict[str, list[dict[str, Any]]]) -> list[tuple[int, int,
     return rows
 
 
-def machine() -> str:
-    from bench.__main__ import machine as describe
-
-    return describe()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.formats", description=__doc__.split("\n")[0]
@@ -586,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 paths += images.variants(name)
     result: dict[str, Any] = {
-        "machine": machine(),
+        "machine": machine_line(),
         "date": time.strftime("%Y-%m-%d"),
         "metric": "SSIMULACRA2",
         "metric_version": ssimulacra2.__version__,

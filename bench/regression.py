@@ -34,7 +34,7 @@ from typing import Any
 import pyvips
 
 from bench import images
-from bench.__main__ import machine
+from bench.__main__ import machine_line
 from devtools.image_env import image_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         report: dict[str, Any] = {
             "date": datetime.date.today().isoformat(),
-            "machine": machine(),
+            "machine": machine_line(),
             "against": args.against,
             "against_commit": commit,
             "tree": tree or "unknown",
