@@ -264,7 +264,6 @@ def project_set(data: bytes, fmts: str) -> Callable[[], int]:
     from app import pipeline
     from app.config import load
     from app.model import ObjectRef
-    from app.storage import Download, Head
 
     imaging.configure_libvips()
     settings = load(
@@ -274,29 +273,15 @@ def project_set(data: bytes, fmts: str) -> Callable[[], int]:
             "MANIFEST": "off",  # the same in both sets: it is no part of a format's cost
         }
     )
-    written: dict[str, int] = {}
-
-    class MemoryStore:
-        def head(self, ref: ObjectRef) -> Head:
-            return Head(len(data), "etag", "image/jpeg", {})
-
-        def open(self, ref: ObjectRef, head: Head) -> Download:
-            return Download(ref, len(data), "etag", "image/jpeg", {}, io.BytesIO(data))
-
-        def copy_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
-            return None
-
-        def put(self, bucket: str, key: str, body: bytes, **attributes: object) -> None:
-            written[key] = len(body)
-
+    store = workers.MemoryStore(data)
     ref = ObjectRef("bench", "images/photo.jpg", len(data))
 
     def run() -> int:
-        written.clear()
-        outcome = pipeline.process(ref, settings, MemoryStore())
+        store.written.clear()
+        outcome = pipeline.process(ref, settings, store)
         if outcome.status != "processed":
             raise SystemExit(f"project: {outcome.status}: {outcome.reason}")
-        return sum(written.values())
+        return sum(map(len, store.written.values()))
 
     return run
 

@@ -17,7 +17,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from app.model import ObjectRef
+    from app.storage import Download, Head
 
 T = TypeVar("T")
 QUALITY = 80
@@ -33,7 +37,6 @@ def project(data: bytes, widths: list[int], manifest: bool = False) -> Callable[
     from app import imaging, pipeline
     from app.config import load
     from app.model import ObjectRef
-    from app.storage import Download, Head
 
     imaging.configure_libvips()
     settings = load(
@@ -43,31 +46,42 @@ def project(data: bytes, widths: list[int], manifest: bool = False) -> Callable[
             "MANIFEST": "on" if manifest else "off",
         }
     )
-    written: dict[str, bytes] = {}
-
-    class MemoryStore:
-        def head(self, ref: ObjectRef) -> Head:
-            return Head(len(data), "etag", "image/jpeg", {})
-
-        def open(self, ref: ObjectRef, head: Head) -> Download:
-            return Download(ref, len(data), "etag", "image/jpeg", {}, io.BytesIO(data))
-
-        def copy_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
-            return None
-
-        def put(self, bucket: str, key: str, data: bytes, **attributes: object) -> None:
-            written[key] = data
-
+    store = MemoryStore(data)
     ref = ObjectRef("bench", "images/photo.jpg", len(data))
 
     def run() -> Outputs:
-        written.clear()
-        outcome = pipeline.process(ref, settings, MemoryStore())
+        store.written.clear()
+        outcome = pipeline.process(ref, settings, store)
         if outcome.status != "processed":
             raise SystemExit(f"project: {outcome.status}: {outcome.reason}")
-        return [(w, written[o.key]) for w, o in zip(widths, outcome.outputs, strict=True)]
+        return [(w, store.written[o.key]) for w, o in zip(widths, outcome.outputs, strict=True)]
 
     return run
+
+
+class MemoryStore:
+    """What `pipeline.process` reads and writes, in memory: `data` is every source (a
+    JPEG as far as its HEAD says), and what is put is kept in `written` by key."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.written: dict[str, bytes] = {}
+
+    def head(self, ref: ObjectRef) -> Head:
+        from app.storage import Head
+
+        return Head(len(self.data), "etag", "image/jpeg", {})
+
+    def open(self, ref: ObjectRef, head: Head) -> Download:
+        from app.storage import Download
+
+        return Download(ref, len(self.data), "etag", "image/jpeg", {}, io.BytesIO(self.data))
+
+    def copy_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
+        return None
+
+    def put(self, bucket: str, key: str, data: bytes, **attributes: object) -> None:
+        self.written[key] = data
 
 
 def project_with_manifest(data: bytes, widths: list[int]) -> Callable[[], Outputs]:
