@@ -82,7 +82,7 @@ def decode(
         frames = (imaging.to_srgb(frame) for frame in _frames(stack))
         return _stacked(_resized(frames, width, height), _timing(stack))
     except pyvips.Error as error:
-        raise BadImage(f"{name} could not be decoded ({why(error)})") from None
+        raise BadImage(f"{name} could not be decoded ({why(error, header.loader)})") from None
 
 
 def sized(stack: pyvips.Image, header: Header, spec: SizeSpec, crop: str) -> pyvips.Image:

@@ -170,7 +170,7 @@ def decode(
     try:
         return _finished(_shrunk_on_load(source, header, width, height), flatten)
     except pyvips.Error as error:
-        raise BadImage(f"{name} could not be decoded ({_why(error)})") from None
+        raise BadImage(f"{name} could not be decoded ({_why(error, header.loader)})") from None
 
 
 def decode_memory(

@@ -67,19 +67,57 @@ def open_header(source: pyvips.Source, name: str) -> pyvips.Image:
     except pyvips.Error as error:
         raise BadImage(
             f"{name} is not an image in a supported format "
-            f"({ACCEPTED[loader]} header unreadable: {why(error)})"
+            f"({ACCEPTED[loader]} header unreadable: {why(error, loader)})"
         ) from None
 
 
-def why(error: pyvips.Error) -> str:
+def why(error: pyvips.Error, loader: str | None = None) -> str:
     """The decoder's own words for a libvips error, else its last line.
 
     libvips appends to one error buffer: the decoder's line (`VipsJpeg: Corrupt JPEG
     data ...`, `tiff2vips: read error`) comes first, then what each caller added on the
     way out (`unable to copy to memory`, `load error`), in an order that depends on
     where the stream stopped. The decoder's last line is the stable, telling one.
+
+    The buffer is one for the whole process, and objects decode at once on other
+    threads: with `loader` (what read this object's header), another format's decoder
+    lines are someone else's and are left out, with the callers' lines that came with
+    them; if none of this one's is left, that is said rather than another object's
+    reason given. (Two objects of one format failing at once can still swap theirs.)
     """
     lines = [line.strip() for line in str(error.detail or error.message).splitlines()]
     lines = [line for line in lines if line]
+    family = _FAMILIES.get(loader or "")
+    if family is not None and any(_family(line) not in (family, None) for line in lines):
+        # Another format's decoder wrote here too: keep only this one's own lines.
+        lines = [line for line in lines if _family(line) == family]
+        if not lines:
+            return (
+                f"the {ACCEPTED[loader or '']} decoder's message was lost: another "
+                "object's error took libvips' one error buffer"
+            )
     decoder = [line for line in lines if _DECODER.match(line)]
     return (decoder or lines or ["unknown libvips error"])[-1]
+
+
+# A decoder's line names its format in its prefix (`VipsJpeg:`, `tiff2vips:`, `vipspng:`).
+_FAMILIES = {
+    "jpegload_source": "jpeg",
+    "uhdrload_source": "jpeg",
+    "pngload_source": "png",
+    "webpload_source": "webp",
+    "gifload_source": "gif",
+    "tiffload_source": "tiff",
+    "heifload_source": "heif",
+}
+
+
+def _family(line: str) -> str | None:
+    """The format whose decoder wrote `line`, if its prefix names one."""
+    if not _DECODER.match(line):
+        return None
+    prefix = line.split(":", 1)[0].lower()
+    for name in ("jpeg", "png", "webp", "gif", "tiff", "heif"):
+        if name in prefix:
+            return name
+    return None

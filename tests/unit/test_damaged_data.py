@@ -214,3 +214,32 @@ PNG = images.png(640, 480)
 )
 def test_damage_outside_the_pixels_still_decodes(data: bytes) -> None:
     assert images.top_left_is_red(images.load(render(data)[-1].data))
+
+
+def _failed_decode(data: bytes) -> pyvips.Error:
+    """The error libvips raises on decoding `data` in full, as the pipeline asks it to."""
+    with pytest.raises(pyvips.Error) as raised:
+        pyvips.Image.new_from_buffer(data, "", fail_on="warning").copy_memory()
+    return raised.value
+
+
+def test_a_reason_names_this_objects_decoder_not_one_that_failed_beside_it() -> None:
+    # libvips keeps one error buffer per process: an object decoded on another thread
+    # may add its decoder's lines to this one's, before or after them.
+    jpeg = images.jpeg(640, 480)
+    own = _failed_decode(jpeg[: len(jpeg) // 2] + b"\xff\xd9")
+    jpeg_line = loaders.why(own)
+    assert jpeg_line.startswith("VipsJpeg:"), jpeg_line
+    other = "tiff2vips: read error\nunable to copy to memory"
+
+    for detail in (f"{own.detail}\n{other}", f"{other}\n{own.detail}"):
+        mixed = pyvips.Error("unable to call jpegload_source", detail)
+        assert loaders.why(mixed, "jpegload_source") == jpeg_line
+        assert loaders.why(mixed, "tiffload_source") == "tiff2vips: read error"
+
+    lost = pyvips.Error("unable to call jpegload_source", other)
+    assert loaders.why(lost, "jpegload_source") == (
+        "the JPEG decoder's message was lost: another object's error took libvips' one error buffer"
+    )
+    # Alone in the buffer, a decoder's lines are what they were.
+    assert loaders.why(own, "jpegload_source") == jpeg_line
