@@ -87,7 +87,7 @@ def why(error: pyvips.Error, loader: str | None = None) -> str:
     """
     lines = [line.strip() for line in str(error.detail or error.message).splitlines()]
     lines = [line for line in lines if line]
-    family = _FAMILIES.get(loader or "")
+    family = _family_of(loader)
     if family is not None and any(_family(line) not in (family, None) for line in lines):
         # Another format's decoder wrote here too: keep only this one's own lines.
         lines = [line for line in lines if _family(line) == family]
@@ -100,16 +100,14 @@ def why(error: pyvips.Error, loader: str | None = None) -> str:
     return (decoder or lines or ["unknown libvips error"])[-1]
 
 
-# A decoder's line names its format in its prefix (`VipsJpeg:`, `tiff2vips:`, `vipspng:`).
-_FAMILIES = {
-    "jpegload_source": "jpeg",
-    "uhdrload_source": "jpeg",
-    "pngload_source": "png",
-    "webpload_source": "webp",
-    "gifload_source": "gif",
-    "tiffload_source": "tiff",
-    "heifload_source": "heif",
-}
+# A decoder's line names its format in its prefix (`VipsJpeg:`, `tiff2vips:`, `vipspng:`):
+# the first word of the format's name in ACCEPTED, in lower case (jpeg, png, ..., heif).
+def _family_of(loader: str | None) -> str | None:
+    name = ACCEPTED.get(loader or "")
+    return name.split("/")[0].lower() if name else None
+
+
+_FAMILIES = tuple(dict.fromkeys(_family_of(loader) or "" for loader in ACCEPTED))
 
 
 def _family(line: str) -> str | None:
@@ -117,7 +115,4 @@ def _family(line: str) -> str | None:
     if not _DECODER.match(line):
         return None
     prefix = line.split(":", 1)[0].lower()
-    for name in ("jpeg", "png", "webp", "gif", "tiff", "heif"):
-        if name in prefix:
-            return name
-    return None
+    return next((name for name in _FAMILIES if name in prefix), None)
