@@ -104,6 +104,21 @@ class Result:
         }
 
 
+# The host tools each peer needs beyond Python (the limit decodes a JPEG with djpeg and
+# a PNG with pngtopnm, and encodes with cjpeg).
+LIMIT_TOOLS = ("djpeg", "cjpeg", "pngtopnm")
+
+
+def unavailable() -> dict[str, list[str]]:
+    """What each peer that needs more than Python lacks on this machine (empty: none)."""
+    return {
+        "limit": [t for t in LIMIT_TOOLS if not shutil.which(t)],
+        "sharp": []
+        if (NODE / "node_modules" / "sharp").is_dir() and shutil.which("node")
+        else ["node and bench/node/node_modules (npm ci in bench/node)"],
+    }
+
+
 def contenders(only: set[str] | None) -> list[Contender]:
     """Every contender this machine can run; says why the others are left out."""
     found = [
@@ -120,12 +135,7 @@ def contenders(only: set[str] | None) -> list[Contender]:
         Contender(TUTORIAL, "pillow-tutorial", max_rounds=FAR_ROUNDS),
         Contender(SHARP, "sharp"),
     ]
-    missing = {
-        "limit": [t for t in ("djpeg", "cjpeg", "pngtopnm") if not shutil.which(t)],
-        "sharp": []
-        if (NODE / "node_modules" / "sharp").is_dir() and shutil.which("node")
-        else ["node and bench/node/node_modules (npm ci in bench/node)"],
-    }
+    missing = unavailable()
     kept = []
     for contender in found:
         if only and contender.worker not in only:

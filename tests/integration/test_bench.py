@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.__main__ import unavailable
 from bench.paced import paced_proxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ def test_quick_benchmark_runs_the_project_and_checks_every_output(tmp_path: Path
         "project, 1 core",
         "project, 2 cores",
         "Pillow draft() + resize",
-        *([limit] if shutil.which("djpeg") else []),
+        *([] if unavailable()["limit"] else [limit]),
     }
     for name, result in results.items():
         assert result["error"] is None, name
@@ -84,8 +84,11 @@ def _rotated_p3_photo(path: Path) -> Path:
 def test_a_peer_turns_and_colour_manages_as_the_project_does(worker: str, tmp_path: Path) -> None:
     from bench.quality import Reference, check
 
-    if worker == "limit" and not (shutil.which("djpeg") and shutil.which("cjpeg")):
-        pytest.skip("djpeg and cjpeg are not installed (apt-get install libjpeg-turbo-progs)")
+    lacking = unavailable().get(worker)
+    if lacking:  # the limit needs every one of its tools (bench.LIMIT_TOOLS)
+        pytest.skip(
+            f"{worker} needs {', '.join(lacking)} (apt-get install libjpeg-turbo-progs netpbm)"
+        )
     source = _rotated_p3_photo(tmp_path / "turned-p3.jpg")
     psnr = {}
     for name in ("project", worker):
