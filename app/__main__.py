@@ -1,9 +1,15 @@
 """Command line: `python -m app resize FILE... --out DIR` runs the Lambda pipeline on local files.
 
-It reads the same environment variables as the function (RESIZE_WIDTHS,
-OUTPUT_FORMATS, QUALITY, ...), prints one line per file and exits 1 if any
-file failed (a missing or unreadable file included), 2 if the configuration or
-the arguments are invalid. Messages name each file by the path given.
+It reads the same configuration as the function (renditions.toml, or RENDITIONS_CONFIG,
+and the environment: RESIZE_WIDTHS, OUTPUT_FORMATS, QUALITY, ...), prints one line per
+file and exits 1 if any file failed (a missing or unreadable file included), 2 if the
+configuration or the arguments are invalid. Messages name each file by the path given.
+`--profile NAME` makes that profile's copies; without it, the default profile's (a local
+file has no key for the rules to match, nor metadata).
+
+`python -m app check [--config FILE] [--json]` checks the configuration as a cold start
+would: exit 0 with a summary (or the effective configuration as JSON), else exit 2
+with the function's own message.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from app import config, imaging, pipeline
+from app import imaging, pipeline, profiles
 from app.errors import ConfigError
 from app.localfiles import LocalStore
 from app.model import ObjectRef, Outcome
@@ -33,13 +39,35 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="folder for the copies (created if missing)",
     )
+    resize.add_argument("--profile", metavar="NAME", help="make this profile's copies")
+    check = commands.add_parser("check", help="check the configuration as a cold start would")
+    check.add_argument(
+        "--config", type=Path, metavar="FILE", help="this file instead of renditions.toml"
+    )
+    check.add_argument("--json", action="store_true", help="print the effective configuration")
     args = parser.parse_args(argv)
 
     try:
-        settings = config.load(os.environ)
+        configuration = profiles.load(os.environ, getattr(args, "config", None))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.command == "check":
+        print(profiles.as_json(configuration) if args.json else profiles.summary(configuration))
+        return 0
+    return _resize(args, configuration)
+
+
+def _resize(args: argparse.Namespace, configuration: profiles.Configuration) -> int:
+    name = args.profile or profiles.DEFAULT
+    if name not in configuration.profiles:
+        print(
+            f"error: invalid --profile {name!r}: not declared; declared profiles: "
+            + ", ".join(configuration.profiles),
+            file=sys.stderr,
+        )
+        return 2
+    settings = configuration.profiles[name]
     imaging.configure_libvips()
 
     # Each file is named as an upload under SOURCE_PREFIX would be, so the key

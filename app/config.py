@@ -73,6 +73,7 @@ class Settings:
     max_frames: int = 300
     event_bus: str | None = None  # EVENT_BUS_NAME: where application events go (app/notify.py)
     manifest_template: str | None = None  # MANIFEST_KEY_TEMPLATE; None: MANIFEST=off
+    profile: str = "default"  # the name of these settings in renditions.toml (app/profiles.py)
 
     def output_bucket_for(self, source_bucket: str) -> str:
         """Where the copies of an object from `source_bucket` go."""
