@@ -1,7 +1,8 @@
 """Lambda entry point: parse the event, run the pipeline per object, shape the reply.
 
 Everything that can be prepared once is prepared at import (cold start):
-the settings (a bad environment stops here, reported as an init error),
+the configuration's profiles (app/profiles.py: a bad renditions.toml or environment
+stops here, reported as an init error),
 libvips, the S3 clients, the logger and the metrics. An object created is resized
 (app/pipeline.py), one removed loses its copies (app/removal.py); with EVENT_BUS_NAME
 set, applications then hear how each ended (app/notify.py).
@@ -17,7 +18,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from botocore.config import Config
 
-from app import config, deadline, events, imaging, observe, pipeline, reply
+from app import deadline, events, imaging, observe, pipeline, profiles, reply
 from app.errors import TransientError
 from app.memory import MemoryBudget
 from app.model import ObjectRef, Outcome
@@ -26,7 +27,8 @@ from app.storage import S3Store
 if TYPE_CHECKING:
     from app.notify import Publisher
 
-settings = config.load(os.environ)
+configuration = profiles.load(os.environ)
+settings = configuration.default  # the global settings are every profile's
 imaging.configure_libvips()
 logger = Logger(service="image-resizer", level=settings.log_level)
 budget = MemoryBudget.for_lambda(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
@@ -37,7 +39,7 @@ _session = boto3.session.Session()
 _base = Config(
     # One connection for each upload and download that can run at once.
     max_pool_connections=settings.object_concurrency
-    * (len(settings.specs) * len(settings.output_formats) + 1),
+    * max(len(p.specs) * len(p.output_formats) + 1 for p in configuration.profiles.values()),
 )
 # One client per timeout setting, chosen by the time left at each call (app/deadline.py).
 clients = deadline.Clients(lambda config: _session.client("s3", config=_base.merge(config)))
@@ -72,7 +74,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     stop, until = deadline.plan(context.get_remaining_time_in_millis())
     bound = store.until(until)
     flat = deadline.map_until(
-        lambda ref: _work(ref)(ref, settings, bound, until, budget),
+        lambda ref: _work(ref)(ref, configuration, bound, until, budget),
         refs,
         settings.object_concurrency,
         stop,

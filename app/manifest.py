@@ -4,7 +4,7 @@ Pure: what the pipeline knows once the copies are written (the source, the copie
 written, the decoded image) in, JSON bytes out. Written after the copies, with the
 copies' metadata, so that the recursion guard skips it like any copy.
 
-    {"source": {"bucket", "key", "etag", "versionId"?, "width", "height"},
+    {"source": {"bucket", "key", "etag", "versionId"?, "width", "height"}, "profile",
      "renditions": [{"key", "format", "width", "height", "bytes", "contentType"}, ...],
      "thumbhash": "<base64>", "dominantColor": "#rrggbb" | null}
 """
@@ -43,8 +43,10 @@ def build(
     size: tuple[int, int],
     outputs: tuple[Output, ...],
     image: pyvips.Image,
+    profile: str = "default",
 ) -> bytes:
-    """The manifest of `ref` (its upright `size`) and its copies, from its decoded `image`."""
+    """The manifest of `ref` (its upright `size`) and its copies, from its decoded `image`;
+    `profile` names the profile (app/profiles.py) they were made with."""
     placeholder = small(image)
     source: dict[str, Any] = {"bucket": ref.bucket, "key": ref.key, "etag": etag.strip('"')}
     if ref.version is not None:
@@ -52,6 +54,7 @@ def build(
     source.update(width=size[0], height=size[1])
     document = {
         "source": source,
+        "profile": profile,
         "renditions": [
             {
                 "key": o.key,

@@ -3,8 +3,9 @@
 With EVENT_BUS_NAME set, every object whose copies were written, deleted, or could not
 be made becomes one event on that bus (source `image-resizer`; detail-type
 `Renditions Created`, `Renditions Deleted` or `Renditions Failed`; the detail is the
-object's result as the reply has it: bucket, key, version, outputs, deleted keys,
-reason). Skipped objects changed nothing and send nothing.
+object's result as the reply has it: bucket, key, version, the profile that made the
+copies (app/profiles.py), outputs, deleted keys, reason). Skipped objects changed nothing
+and send nothing.
 
 The events of one invocation go out together after its objects are done, ten to a
 PutEvents call (its limit). A call's time comes out of the reserve the handler keeps

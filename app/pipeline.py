@@ -5,10 +5,16 @@ status says what happened and whose `retryable` flag says whether trying again
 can help. The store is anything with `head`, `open`, `copy_metadata` and `put`
 (S3 or local files). A source is only opened (GET) once its HEAD says there is
 work to do: a re-delivered event costs HEADs, not a download.
+
+Given a Configuration of several profiles (app/profiles.py), the recursion guard covers
+every profile's copies; the rules choose a profile by the key before the HEAD, and the
+object's `profile` metadata, read by the HEAD, may choose another before anything else
+depends on it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -21,6 +27,7 @@ from app.config import Settings
 from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientError
 from app.memory import MemoryBudget
 from app.model import ObjectRef, Outcome, Output
+from app.profiles import Configuration
 from app.storage import Download, Head
 
 # What an object may need before it is worth starting: a generous bound on a large
@@ -42,7 +49,7 @@ class Store(copies.Writer, Protocol):
 
 def process(
     ref: ObjectRef,
-    settings: Settings,
+    settings: Settings | Configuration,
     store: Store,
     deadline: float | None = None,
     budget: MemoryBudget = UNLIMITED,
@@ -53,9 +60,10 @@ def process(
     Lambda stops the invocation: an object that cannot finish before it is not
     started, one that runs out of time stops between steps, and both are left for a retry.
     `budget` is the memory that the decodes of objects processed at once share.
+    `settings` is one profile's, or a Configuration to choose the object's profile from.
     """
-
-    job = _Job(ref, settings, store, deadline)
+    configuration = settings if isinstance(settings, Configuration) else Configuration.of(settings)
+    job = _Job(ref, configuration.by_rule(ref.key), store, deadline, configuration)
 
     def work(details: dict[str, Any]) -> Outcome:
         # The object's share of the memory budget, taken before its decode and held
@@ -83,28 +91,34 @@ def classified(ref: ObjectRef, work: Callable[[dict[str, Any]], Outcome]) -> Out
         details["total_ms"] = round((time.perf_counter() - start) * 1000, 1)
 
 
-def guard(ref: ObjectRef, settings: Settings) -> str:
+def guard(ref: ObjectRef, settings: Settings | Configuration) -> str:
     """The bucket of `ref`'s copies; Skip if the key is not one to act on (not under
-    SOURCE_PREFIX, or a copy of ours: the recursion guard). No request is made."""
-    out_bucket = settings.output_bucket_for(ref.bucket)
-    reason = naming.skip_reason(
-        ref.key,
-        source_prefix=settings.source_prefix,
-        output_prefix=settings.output_prefix if out_bucket == ref.bucket else None,
-    )
-    if reason:
-        raise Skip(reason)
+    SOURCE_PREFIX, or a copy of ours, whatever profile made it: the recursion guard).
+    No request is made."""
+    every = settings.profiles.values() if isinstance(settings, Configuration) else [settings]
+    out_bucket = ""
+    for profile in every:  # OUTPUT_BUCKET and SOURCE_PREFIX are global: one bucket
+        out_bucket = profile.output_bucket_for(ref.bucket)
+        reason = naming.skip_reason(
+            ref.key,
+            source_prefix=profile.source_prefix,
+            output_prefix=profile.output_prefix if out_bucket == ref.bucket else None,
+        )
+        if reason:
+            raise Skip(reason)
     return out_bucket
 
 
 @dataclass(frozen=True, slots=True)
 class _Job:
-    """What every step of one object reads: the object, the settings, the store, the deadline."""
+    """What every step of one object reads: the object, its profile's settings, the store,
+    the deadline, and the profiles to choose from."""
 
     ref: ObjectRef
     settings: Settings
     store: Store
     deadline: float | None
+    configuration: Configuration
 
     def check_left(self, step: str) -> None:
         """Stop between steps once the deadline has passed (a thread the handler left behind)."""
@@ -139,7 +153,7 @@ def _run(
     """The steps of one object, in order; any of them may end its work (Skip: nothing to do)."""
     out_bucket = _check(job)
     clock = _Clock(details)
-    known = _head(job, out_bucket, clock)
+    job, known = _head(job, out_bucket, clock, details)
     fetched = _fetch(job, known, budget, held, clock)
     ref = job.ref
     metadata = naming.rendition_metadata(
@@ -157,18 +171,22 @@ def _run(
 
 def _check(job: _Job) -> str:
     """The copies' bucket, once the object passes every check that needs no request."""
-    conflict = job.settings.conflict_in(job.ref.bucket)
-    if conflict:
-        raise PermanentError(conflict)
-    out_bucket = guard(job.ref, job.settings)
+    for profile in job.configuration.profiles.values():
+        conflict = profile.conflict_in(job.ref.bucket)
+        if conflict:
+            raise PermanentError(conflict)
+    out_bucket = guard(job.ref, job.configuration)
     _check_size(job.ref, job.ref.size, job.settings)  # from the event: refuse before any request
     _check_time(job.ref, job.deadline)
     return out_bucket
 
 
-def _head(job: _Job, out_bucket: str, clock: _Clock) -> _Known:
-    """HEAD the object; refuse a replaced version, a copy of ours or too many bytes, and
-    skip it if its copies are up to date by the guess of its format."""
+def _head(
+    job: _Job, out_bucket: str, clock: _Clock, details: dict[str, Any]
+) -> tuple[_Job, _Known]:
+    """HEAD the object; refuse a replaced version, a copy of ours or too many bytes; take
+    the profile its metadata names, if any; skip it if its copies are up to date by the
+    guess of its format."""
     ref = job.ref
     head = job.store.head(ref)
     clock.lap("head_ms")
@@ -178,12 +196,16 @@ def _head(job: _Job, out_bucket: str, clock: _Clock) -> _Known:
             f"object carries the '{naming.MARKER}' metadata of a copy made by "
             "this function (recursion guard)"
         )
+    job = dataclasses.replace(
+        job, settings=job.configuration.choose(ref.key, head.metadata, ref.uri)
+    )
+    details["profile"] = job.settings.profile
     _check_size(ref, head.size, job.settings)
     clock.record(input_bytes=head.size)
     known = _Known(out_bucket, head, freshness.likely_source_format(ref.key, head.content_type))
     _skip_if_up_to_date(job, known, known.guess)
     clock.lap("check_ms")
-    return known
+    return job, known
 
 
 def _fetch(
@@ -284,7 +306,12 @@ def _write_manifest(
         known.out_bucket,
         manifest_key,
         manifest.build(
-            ref, known.head.etag, (header.width, header.height), outputs, fetched.image.still
+            ref,
+            known.head.etag,
+            (header.width, header.height),
+            outputs,
+            fetched.image.still,
+            job.settings.profile,
         ),
         content_type=manifest.CONTENT_TYPE,
         cache_control=job.settings.cache_control,

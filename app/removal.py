@@ -18,9 +18,11 @@ When an `ObjectRemoved` (or `LifecycleExpiration`) event arrives:
    `copy/catalog-300.jpg` and anything else that only shares the prefix. Copies made
    for a later event of the key (a larger `source-sequencer`) are kept.
 
-Deleting twice is harmless: the second time finds nothing and is skipped. Copies made
-under an earlier OUTPUT_KEY_TEMPLATE (or with a `{width}` before `{stem}` and widths
-no longer in RESIZE_WIDTHS) are outside the prefixes searched and stay.
+With profiles (app/profiles.py), every profile's prefixes are searched: an object's
+copies are found whatever profile made them. Deleting twice is harmless: the second
+time finds nothing and is skipped. Copies made under an earlier OUTPUT_KEY_TEMPLATE (or
+with a `{width}` before `{stem}` and widths no longer in RESIZE_WIDTHS) are outside the
+prefixes searched and stay.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from app.config import Settings
 from app.errors import ObjectGone, Skip
 from app.memory import MemoryBudget
 from app.model import ObjectRef, Outcome
+from app.profiles import Configuration
 
 # HEADs and DELETEs of candidate copies run this many at a time.
 WORKERS = 8
@@ -52,7 +55,7 @@ class Store(pipeline.Store, Protocol):
 
 def remove(
     ref: ObjectRef,
-    settings: Settings,
+    settings: Settings | Configuration,
     store: Store,
     deadline: float | None = None,
     budget: MemoryBudget = pipeline.UNLIMITED,
@@ -65,7 +68,7 @@ def remove(
 
 def _run(
     ref: ObjectRef,
-    settings: Settings,
+    settings: Settings | Configuration,
     store: Store,
     details: dict[str, Any],
     deadline: float | None,
@@ -87,11 +90,13 @@ def _run(
         return dataclasses.replace(outcome, ref=ref)
 
     marker = naming.source_marker(ref.key)
+    every = settings.profiles.values() if isinstance(settings, Configuration) else [settings]
     found = [
         key
-        for prefix, delimiter in search_prefixes(settings, ref.key)
+        for profile in every
+        for prefix, delimiter in search_prefixes(profile, ref.key)
         for key in store.list_keys(out_bucket, prefix, delimiter)
-        if key.startswith(settings.output_prefix)  # never anything but copies
+        if key.startswith(profile.output_prefix)  # never anything but copies
     ]
     details["candidates"] = len(found)
 

@@ -3,8 +3,10 @@ the function behind a Lambda Runtime API emulator, and uploads that trigger it.
 
     python -m devtools.stack [--s3-port 4566] [--lambda-port 9000]
 
-0. the function's configuration is checked first: a bad variable stops the stack with
-   the configuration error and exit status 2, before anything starts
+0. the function's configuration (renditions.toml, or RENDITIONS_CONFIG, and the
+   environment) is checked first: a bad file or variable stops the stack with the
+   configuration error and exit status 2, before anything starts; the banner shows
+   the profiles and rules in effect
 1. moto's server on 127.0.0.1:4566: S3 (and the SQS queues below)
 2. the Runtime API emulator on 127.0.0.1:9000, running the real awslambdaric
    with app.handler.handler, its S3 endpoint pointed at (1)
@@ -33,7 +35,7 @@ from urllib.parse import unquote_plus
 
 import boto3
 
-from app import config, events
+from app import events, profiles
 from app.errors import ConfigError
 from devtools.emulator import INVOKE_PATH, Emulator
 from devtools.s3server import FAKE_AWS_ENV, moto_server
@@ -182,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         help="the Lambda invoke URL is on 127.0.0.1:PORT (default 9000, or LAMBDA_PORT)",
     )
     args = parser.parse_args(argv)
-    try:
-        config.load(os.environ)  # as the function's cold start will: stop here, not later
+    try:  # as the function's cold start will: stop here, not later
+        configuration = profiles.load(os.environ)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -193,14 +195,15 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     try:
         with moto_server(args.s3_port) as endpoint:
-            source_prefix = os.environ.get("SOURCE_PREFIX", "images/")
+            source_prefix = configuration.default.source_prefix
             bucket, key, queue_url = prepare(endpoint, source_prefix)
             env = {"AWS_ENDPOINT_URL": endpoint, **FAKE_AWS_ENV}
             with Emulator("app.handler.handler", port=args.lambda_port, env=env) as emulator:
                 threading.Thread(
                     target=deliver, args=(emulator, endpoint, queue_url, stop), daemon=True
                 ).start()
-                print(_banner(endpoint, emulator.address, bucket, key, source_prefix), flush=True)
+                banner = _banner(endpoint, emulator.address, bucket, key, configuration)
+                print(banner, flush=True)
                 stop.wait()
     except KeyboardInterrupt:
         print("\nstopping: the function, the emulator and the S3 server", flush=True)
@@ -214,9 +217,14 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _banner(endpoint: str, lambda_address: str, bucket: str, key: str, prefix: str) -> str:
+def _banner(
+    endpoint: str, lambda_address: str, bucket: str, key: str, configuration: profiles.Configuration
+) -> str:
+    prefix = configuration.default.source_prefix
+    output = configuration.default.output_prefix
     return f"""
 Local stack ready (Ctrl-C stops it).
+{profiles.summary(configuration)}
   S3 API         {endpoint}      bucket {bucket}, sample image at {key!r}
   Lambda invoke  http://{lambda_address}{INVOKE_PATH}
 
@@ -224,8 +232,9 @@ Invoke with the sample event (every sample in events/ works: its objects exist):
   curl -XPOST "http://{lambda_address}{INVOKE_PATH}" -d @events/s3-put.json
 See the copies, from any terminal (the local S3 API takes these fake credentials):
   export {" ".join(f"{k}={v}" for k, v in FAKE_AWS_ENV.items() if k != "AWS_SESSION_TOKEN")}
-  aws --endpoint-url {endpoint} s3 ls --recursive s3://{bucket}/copy/
-Or upload any image under {prefix} and its copies appear by themselves:
+  aws --endpoint-url {endpoint} s3 ls --recursive s3://{bucket}/{output}
+Or upload any image under {prefix} and its copies appear by themselves (a profile's
+name in its metadata makes that profile's copies: --metadata profile=NAME):
   aws --endpoint-url {endpoint} s3 cp photo.jpg s3://{bucket}/{prefix}photo.jpg
 and delete it, and they go with it:
   aws --endpoint-url {endpoint} s3 rm s3://{bucket}/{prefix}photo.jpg

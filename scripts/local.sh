@@ -3,12 +3,13 @@
 # server) on 127.0.0.1:4566 and the function behind a Lambda Runtime API emulator on
 # 127.0.0.1:9000, with uploads under SOURCE_PREFIX triggering it through a local queue.
 #   scripts/local.sh [--s3-port PORT] [--lambda-port PORT]
-#   (or S3_PORT=... LAMBDA_PORT=...). The function's variables (RESIZE_WIDTHS, ...) apply;
-#   a bad one stops the stack at once, with exit status 2. Stop it with Ctrl-C.
+#   (or S3_PORT=... LAMBDA_PORT=...). renditions.toml (or RENDITIONS_CONFIG) and the
+#   function's variables (RESIZE_WIDTHS, ...) apply; a bad one stops the stack at once,
+#   with exit status 2. Stop it with Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-  sed -n '2,7p' "$0" | cut -c3-
+  sed -n '2,8p' "$0" | cut -c3-
   exit 0
 fi
 source scripts/setup.sh

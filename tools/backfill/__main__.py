@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app import config
+from app import profiles
 from app.errors import ConfigError
 from tools.backfill import Refused, objects
 
@@ -91,9 +91,10 @@ def _local(args: argparse.Namespace) -> int:
     from tools.backfill import local
 
     try:
-        settings = config.load(os.environ)  # as the function's cold start reads it
+        configuration = profiles.load(os.environ)  # as the function's cold start reads it
     except ConfigError as error:
         raise Refused(str(error)) from None
+    settings = configuration.default  # SOURCE_PREFIX and OUTPUT_BUCKET are every profile's
     prefix = settings.source_prefix if args.prefix is None else args.prefix
     s3 = boto3.client("s3", region_name=args.region)
     try:
@@ -102,7 +103,7 @@ def _local(args: argparse.Namespace) -> int:
             if args.inventory
             else objects.listing(s3, args.bucket, prefix)
         )
-        selection = objects.select(keys, args.bucket, prefix, settings)
+        selection = objects.select(keys, args.bucket, prefix, configuration)
     except objects.InventoryError as error:
         raise Refused(str(error)) from None
     except (ClientError, BotoCoreError) as error:

@@ -19,6 +19,7 @@ from urllib.parse import quote, unquote_plus
 
 from app import naming
 from app.config import Settings
+from app.profiles import Configuration
 
 # The Format of a CSV manifest in create-job, and the one of an S3 Inventory report.
 CSV_FORMAT = "S3BatchOperations_CSV_20180820"
@@ -37,18 +38,27 @@ class Selection:
         return len(self.keys) + sum(self.left_out.values())
 
 
-def select(keys: Iterable[str], bucket: str, prefix: str, settings: Settings) -> Selection:
-    """The keys under `prefix` that the function would process, by its own rule."""
+def select(
+    keys: Iterable[str], bucket: str, prefix: str, settings: Settings | Configuration
+) -> Selection:
+    """The keys under `prefix` that the function would process, by its own rule (every
+    profile's output prefix is its own copies')."""
     chosen = Selection()
-    same_bucket = settings.output_bucket_for(bucket) == bucket
+    every = settings.profiles.values() if isinstance(settings, Configuration) else [settings]
     for key in keys:
         if not key.startswith(prefix):
             continue
-        reason = naming.skip_reason(
-            key,
-            source_prefix=settings.source_prefix,
-            output_prefix=settings.output_prefix if same_bucket else None,
+        reasons = (
+            naming.skip_reason(
+                key,
+                source_prefix=profile.source_prefix,
+                output_prefix=profile.output_prefix
+                if profile.output_bucket_for(bucket) == bucket
+                else None,
+            )
+            for profile in every
         )
+        reason = next((r for r in reasons if r), None)
         if reason:
             chosen.left_out[_short(reason)] += 1
         else:
