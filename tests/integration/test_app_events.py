@@ -72,6 +72,7 @@ def test_an_application_queue_receives_one_event_per_object_with_its_outputs(
             "version": None,
             "outputs": result["outputs"],
             "manifest": key.replace("images/", "copy/").rsplit(".", 1)[0] + ".json",
+            "profile": "default",
         }
         assert len(got[key]["detail"]["outputs"]) == 3
     broken = got["images/broken.jpg"]
