@@ -127,6 +127,14 @@ def skip_reason(key: str, *, source_prefix: str, output_prefix: str | None) -> s
     return None
 
 
+def skip_reason_any(key: str, *, source_prefix: str, output_prefixes: list[str]) -> str | None:
+    """`skip_reason` with several output prefixes (every profile's, app/profiles.py)."""
+    for prefix in output_prefixes:
+        if key.startswith(prefix):
+            return skip_reason(key, source_prefix=source_prefix, output_prefix=prefix)
+    return skip_reason(key, source_prefix=source_prefix, output_prefix=None)
+
+
 def rendition_metadata(
     source_key: str,
     source_etag: str,

@@ -95,17 +95,16 @@ def guard(ref: ObjectRef, settings: Settings | Configuration) -> str:
     """The bucket of `ref`'s copies; Skip if the key is not one to act on (not under
     SOURCE_PREFIX, or a copy of ours, whatever profile made it: the recursion guard).
     No request is made."""
-    every = settings.profiles.values() if isinstance(settings, Configuration) else [settings]
-    out_bucket = ""
-    for profile in every:  # OUTPUT_BUCKET and SOURCE_PREFIX are global: one bucket
-        out_bucket = profile.output_bucket_for(ref.bucket)
-        reason = naming.skip_reason(
-            ref.key,
-            source_prefix=profile.source_prefix,
-            output_prefix=profile.output_prefix if out_bucket == ref.bucket else None,
-        )
-        if reason:
-            raise Skip(reason)
+    configuration = settings if isinstance(settings, Configuration) else Configuration.of(settings)
+    # OUTPUT_BUCKET and SOURCE_PREFIX are global: one bucket, one source prefix.
+    out_bucket = configuration.default.output_bucket_for(ref.bucket)
+    reason = naming.skip_reason_any(
+        ref.key,
+        source_prefix=configuration.default.source_prefix,
+        output_prefixes=configuration.output_prefixes() if out_bucket == ref.bucket else [],
+    )
+    if reason:
+        raise Skip(reason)
     return out_bucket
 
 

@@ -44,21 +44,16 @@ def select(
     """The keys under `prefix` that the function would process, by its own rule (every
     profile's output prefix is its own copies')."""
     chosen = Selection()
-    every = settings.profiles.values() if isinstance(settings, Configuration) else [settings]
+    configuration = settings if isinstance(settings, Configuration) else Configuration.of(settings)
+    same_bucket = configuration.default.output_bucket_for(bucket) == bucket
     for key in keys:
         if not key.startswith(prefix):
             continue
-        reasons = (
-            naming.skip_reason(
-                key,
-                source_prefix=profile.source_prefix,
-                output_prefix=profile.output_prefix
-                if profile.output_bucket_for(bucket) == bucket
-                else None,
-            )
-            for profile in every
+        reason = naming.skip_reason_any(
+            key,
+            source_prefix=configuration.default.source_prefix,
+            output_prefixes=configuration.output_prefixes() if same_bucket else [],
         )
-        reason = next((r for r in reasons if r), None)
         if reason:
             chosen.left_out[_short(reason)] += 1
         else:
