@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import boto3
 import images
 import pytest
 from harness import LambdaContext, s3_event, sample_event
 
 from app import profiles
 from app.errors import ConfigError
+from devtools.s3server import FAKE_AWS_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTO = images.jpeg(1200, 900)
@@ -287,3 +290,52 @@ def test_the_local_stack_refuses_a_bad_file_with_the_same_sentence(tmp_path):
 
     assert (done.returncode, done.stderr.splitlines()[-1]) == (2, f"error: {caught.value}")
     assert "Local stack ready" not in done.stdout
+
+
+def test_the_local_stack_shows_the_profiles_and_makes_each_uploads_copies(config_file):
+    from test_stack import start_stack, wait_for
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT")}
+    stack, lines, s3_port, _ = start_stack({**env, "RENDITIONS_CONFIG": str(config_file)})
+    try:
+        wait_for(lambda: any("Local stack ready" in line for line in lines), 60, "the banner")
+        banner = "".join(lines)
+        assert f"configuration: {config_file}\n" in banner
+        assert "  profile avatars: sizes 64x64-cover,128x128-cover; formats webp,jpeg;" in banner
+        assert "  rule images/shop/ -> products\n" in banner
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{s3_port}",
+            region_name="us-east-1",
+            aws_access_key_id=FAKE_AWS_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        )
+        bucket = "image-resizer-local"
+        s3.put_object(Bucket=bucket, Key="images/avatars/up/x.jpg", Body=PHOTO)
+        s3.put_object(Bucket=bucket, Key="images/shop/x.jpg", Body=PHOTO)
+        s3.put_object(Bucket=bucket, Key="images/up/x.jpg", Body=PHOTO)
+        s3.put_object(
+            Bucket=bucket, Key="images/up/me.jpg", Body=PHOTO, Metadata={"profile": "avatars"}
+        )
+        expected = {
+            *(f"copy/avatars/up/{n}" for n in MADE["avatars"]),
+            *(f"products/shop/{n}" for n in MADE["products"]),
+            *(f"copy/up/{n}" for n in MADE["default"]),
+            *(f"copy/up/{n.replace('x-', 'me-')}" for n in MADE["avatars"]),
+        }
+
+        def made() -> set[str]:
+            return {
+                key
+                for prefix in ("copy/up/", "copy/avatars/", "products/")
+                for key in listing(s3, bucket, prefix)
+            }
+
+        try:
+            wait_for(lambda: made() == expected, 90, "every upload's copies")
+        finally:
+            assert made() == expected, "".join(lines)
+    finally:
+        stack.send_signal(signal.SIGINT)
+        status = stack.wait(timeout=30)
+    assert status == 0
