@@ -5,7 +5,8 @@ the animation rule and the encoders' own settings. The up-to-date check
 (app/freshness.py) trusts a copy only if it carries the tag of the running
 configuration, so a change of QUALITY, CROP or ANIMATION, or an upgrade that encodes
 differently, has the copies made again at the source's next event (or a backfill)
-instead of keeping the old ones as they are.
+instead of keeping the old ones as they are. With profiles (app/profiles.py), each copy
+carries the tag of the settings of the profile that made it.
 """
 
 from __future__ import annotations
