@@ -20,9 +20,9 @@ import uuid
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app import config
-from app.config import Settings
+from app import profiles
 from app.errors import ConfigError
+from app.profiles import Configuration
 from tools.backfill import Refused, objects, report, summary, tasks
 from tools.backfill.calls import Calls, Offline
 from tools.backfill.progress import Progress
@@ -81,16 +81,16 @@ def run(args: argparse.Namespace) -> int:
     except (BotoCoreError, ClientError) as error:
         raise Refused(f"AWS cannot be reached: {error}") from None
     region = calls.region or "<region>"
-    settings, function_arn = _function(calls, args.function_name, account, region)
-    prefix = settings.source_prefix if args.prefix is None else args.prefix
+    configuration, function_arn = _function(calls, args.function_name, account, region)
+    prefix = configuration.default.source_prefix if args.prefix is None else args.prefix
     report_bucket = args.report_bucket or args.bucket
     base = f"backfill/{args.function_name}/"
-    _check_outside(base, report_bucket, args.bucket, settings)
+    _check_outside(base, report_bucket, args.bucket, configuration)
     manifest_key = f"{base}{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}/manifest.csv"
     report_prefix = f"{base}reports"
 
     print(f"\n== Manifest s3://{report_bucket}/{manifest_key}", file=sys.stderr)
-    selection = _select(calls, args, prefix, settings)
+    selection = _select(calls, args, prefix, configuration)
     count = "<N>" if calls.offline else str(len(selection.keys))
     print(
         f"backfill: {count} objects to process under s3://{args.bucket}/{prefix}"
@@ -174,12 +174,13 @@ def run(args: argparse.Namespace) -> int:
     return 0 if status == "Complete" and not failed_n and not failures else 1
 
 
-def _function(calls: Calls, name: str, account: str, region: str) -> tuple[Settings, str]:
-    """The function's configuration (its skip rule and prefixes) and its ARN."""
+def _function(calls: Calls, name: str, account: str, region: str) -> tuple[Configuration, str]:
+    """The function's configuration (its skip rule and every profile's prefixes: its
+    variables with renditions.toml, which travels in its image) and its ARN."""
     try:
         found = calls.read("lambda", "GetFunctionConfiguration", FunctionName=name)
     except Offline:
-        return config.load({}), f"arn:aws:lambda:{region}:{account}:function:{name}"
+        return profiles.load({}), f"arn:aws:lambda:{region}:{account}:function:{name}"
     except ClientError as error:
         raise Refused(
             f"function {name!r} cannot be read in {region} ({error}); deploy it first "
@@ -187,18 +188,20 @@ def _function(calls: Calls, name: str, account: str, region: str) -> tuple[Setti
         ) from None
     variables = found.get("Environment", {}).get("Variables", {})
     try:
-        return config.load(variables), str(found["FunctionArn"])
+        return profiles.load(variables), str(found["FunctionArn"])
     except ConfigError as error:
         raise Refused(f"function {name!r} has an invalid configuration: {error}") from None
 
 
-def _check_outside(base: str, report_bucket: str, bucket: str, settings: Settings) -> None:
+def _check_outside(
+    base: str, report_bucket: str, bucket: str, configuration: Configuration
+) -> None:
     """The manifest and the reports must not trigger the function, nor pass for copies."""
     if report_bucket != bucket:
         return
     for name, prefix in (
-        ("SOURCE_PREFIX", settings.source_prefix),
-        ("OUTPUT_PREFIX", settings.output_prefix),
+        ("SOURCE_PREFIX", configuration.default.source_prefix),
+        *(("OUTPUT_PREFIX", output) for output in configuration.output_prefixes()),
     ):
         if base.startswith(prefix) or prefix.startswith(base):
             raise Refused(
@@ -208,7 +211,7 @@ def _check_outside(base: str, report_bucket: str, bucket: str, settings: Setting
 
 
 def _select(
-    calls: Calls, args: argparse.Namespace, prefix: str, settings: Settings
+    calls: Calls, args: argparse.Namespace, prefix: str, configuration: Configuration
 ) -> objects.Selection:
     try:
         if args.inventory:
@@ -221,7 +224,7 @@ def _select(
             if calls.offline:
                 return objects.Selection()
             keys = objects.listing(calls.client("s3"), args.bucket, prefix)
-        return objects.select(keys, args.bucket, prefix, settings)
+        return objects.select(keys, args.bucket, prefix, configuration)
     except objects.InventoryError as error:
         raise Refused(str(error)) from None
     except ClientError as error:
