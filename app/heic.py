@@ -60,7 +60,12 @@ class Heic:
         return imaging.Header(width, height, LOADER, 1, _BANDS[mode])
 
     def decode(
-        self, header: imaging.Header, specs: tuple[imaging.SizeSpec, ...], *, flatten: bool
+        self,
+        header: imaging.Header,
+        specs: tuple[imaging.SizeSpec, ...],
+        *,
+        flatten: bool,
+        colour_mode: str = "srgb",
     ) -> pyvips.Image:
         """Decode the primary image (upright, as `header` says) and reduce it as `decode`."""
         try:
@@ -80,7 +85,9 @@ class Heic:
         if icc:
             image.set_type(pyvips.GValue.blob_type, "icc-profile-data", bytes(icc))
         try:
-            return imaging.decode_memory(image, header, specs, self._name, flatten=flatten)
+            return imaging.decode_memory(
+                image, header, specs, self._name, flatten=flatten, colour_mode=colour_mode
+            )
         finally:
             self._file = None  # the decoded bitmap is freed with it
 
