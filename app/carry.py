@@ -43,7 +43,8 @@ _RIGHTS_PREFIXES = ("exif-", "xmp-", "iptc-")
 
 
 def kept(image: pyvips.Image, *, hdr: str, rights_mode: str) -> pyvips.Image:
-    """The decode with only what its copies may carry (HDR, RIGHTS: keep, or drop/none)."""
+    """The decode with only what its copies may carry (HDR, RIGHTS: keep, or
+    drop/none)."""
     fields = image.get_fields()
     blocks = [f for f in fields if f.startswith(_RIGHTS_PREFIXES)]
     if not blocks and (hdr == "keep" or not gainmap.carried(image)):

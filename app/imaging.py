@@ -241,9 +241,12 @@ def _shrunk_on_load(source: pyvips.Source, header: Header, width: int, height: i
     thumbnail, which knows their own shrink-on-load (WebP, HEIF, TIFF pyramids).
     """
     options = {"fail_on": FAIL_ON, "access": "sequential"}
-    if header.kind == "jpeg":
+    if header.kind in ("jpeg", "uhdr"):  # uhdr: a JPEG with a gain map (app/gainmap.py)
         shrink = jpeg_shrink(header, width, height)
-        image = pyvips.Image.jpegload_source(source, shrink=shrink, **options)
+        load = (
+            pyvips.Image.uhdrload_source if header.kind == "uhdr" else pyvips.Image.jpegload_source
+        )
+        image = load(source, shrink=shrink, **options)
     elif header.kind == "png":
         shrink = 1
         image = pyvips.Image.pngload_source(source, **options)
@@ -264,6 +267,7 @@ def _reduced(
     libvips' thumbnail keeps a factor of 2 for its resize and so decodes 4x the pixels).
     A full decode takes a resize with `FULL_DECODE_GAP`.
     """
+    gain = gainmap.stored(image) if header.kind == "uhdr" else None
     sample = 2 if image.format in ("ushort", "short") else 1
     if image.width * image.height * image.bands * sample <= HOLD_DECODED_BYTES:
         # Reducing from memory is faster than pulling the reduce through the streaming
@@ -281,10 +285,10 @@ def _reduced(
         image = _reduce_on_grid(image, shrink, source_width, source_height, width, height)
     elif (width, height) != (image.width, image.height):
         image = resize(image, width, height, gap=FULL_DECODE_GAP)
-    if orientation == 1:
-        return image
-    # Turning reads out of order, which a sequential decode cannot: hold the result first.
-    return image.copy_memory().autorot()
+    if orientation != 1:
+        # Turning reads out of order, which a sequential decode cannot: hold the result first.
+        image = image.copy_memory().autorot()
+    return image if gain is None else gainmap.fitted(image, gain, orientation)
 
 
 def _reduce_on_grid(
