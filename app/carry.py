@@ -9,7 +9,9 @@ Two steps, where the data flows:
    embedded thumbnails and the rest of EXIF, XMP and IPTC never reach a copy.
 2. `outgoing` (per copy): what the copy's format can hold of it, as libvips' keep flags.
    JPEG holds all of it; PNG, WebP and AVIF the profile, EXIF and XMP; GIF none of it
-   (its colours are made sRGB). Only JPEG holds a gain map (Ultra HDR).
+   (its colours are made sRGB). Only JPEG holds a gain map (Ultra HDR), and an Ultra
+   HDR JPEG only the profile and EXIF: libultrahdr writes no IPTC, and its XMP is the
+   gain map's own.
 
 An sRGB photo with no creator or copyright keeps nothing: its copies are encoded with
 keep="none", byte for byte as before.
@@ -82,7 +84,8 @@ class Outgoing:
 
 def outgoing(image: pyvips.Image, fmt: str) -> Outgoing:
     """What a copy of `image` (a `kept` decode, sized) carries as `fmt`."""
-    holds = _HOLDS.get(fmt, ())
+    hdr = fmt == "jpeg" and gainmap.carried(image)
+    holds = ("icc", "exif") if hdr else _HOLDS.get(fmt, ())
     if image.get_typeof("icc-profile-data") and "icc" not in holds:
         image = image.icc_transform("srgb", embedded=True)  # GIF: no profile, so sRGB
         image = image.copy()
@@ -91,7 +94,6 @@ def outgoing(image: pyvips.Image, fmt: str) -> Outgoing:
     flags = [
         key for key in holds if image.get_typeof(_FIELDS[key]) and (key == "icc" or rights_too)
     ]
-    hdr = fmt == "jpeg" and gainmap.carried(image)
     if hdr:
         flags.append("gainmap")
     profile = _blob(image, "icc-profile-data")
