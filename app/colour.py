@@ -183,9 +183,12 @@ def _inverse(m: Matrix) -> Matrix:
 
 
 # Wide gamut: a colour the profile makes lies outside sRGB's gamut when it needs a
-# negative amount of an sRGB primary. Display P3's green needs -0.16 of sRGB's red,
+# negative amount of an sRGB primary. Display P3's green needs -0.22 of sRGB's red,
 # Adobe RGB's -0.34; sRGB profiles written another way stay within a few thousandths.
-WIDE_MARGIN = 0.02
+# Apple's "Generic RGB Profile" (gamma 1.8, old Macs' default) reaches -0.026: clipped
+# to sRGB its green moves by 2.6 (CIE76), which its 2 KB profile in every copy
+# is not worth; it is converted to sRGB as before.
+WIDE_MARGIN = 0.05
 # A wide profile up to this size, with colorants and tone curves only (no lookup
 # tables), travels with the copies as it is (Display P3, Adobe RGB, ProPhoto: 0.5-1 KB);
 # a larger one, or one with tables, has its copies made Display P3.
