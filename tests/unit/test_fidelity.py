@@ -19,7 +19,7 @@ import pytest
 import pyvips
 from fidelity_images import ARTIST, COPYRIGHT, XMP, ultra_hdr, with_rights
 
-from app import colour, config, imaging, pipeline, recipe
+from app import colour, config, imaging, pipeline, recipe, rights
 from app.errors import ConfigError
 from app.localfiles import LocalStore
 from app.model import ObjectRef, Outcome
@@ -362,3 +362,43 @@ def test_the_manifests_placeholder_colours_are_srgb_for_a_wide_photo(tmp_path: P
     rgb = [int(found[i : i + 2], 16) for i in (1, 3, 5)]
     assert rgb == pytest.approx(expected, abs=4)  # sRGB's numbers, not P3's (40, 200, 90)
     assert abs(rgb[0] - 40) > 10
+
+
+def heic_with(exif: bytes, icc_profile: bytes) -> bytes:
+    """A HEIC photo (pillow-heif's x265) carrying `exif` and `icc_profile`."""
+    import io
+
+    import pillow_heif
+    from PIL import Image
+
+    picture = pyvips.Image.black(400, 300).new_from_image([30, 200, 60]).cast("uchar")
+    pil = Image.frombytes("RGB", (400, 300), picture.write_to_memory())
+    pillow_heif.register_heif_opener()
+    out = io.BytesIO()
+    pil.save(out, format="HEIF", quality=90, exif=exif, icc_profile=icc_profile)
+    return out.getvalue()
+
+
+def test_a_heic_photo_keeps_display_p3_and_its_rights_but_not_its_gps(tmp_path: Path) -> None:
+    pytest.importorskip("pillow_heif")
+    from PIL import Image
+
+    exif = Image.Exif()
+    # Pillow writes a str as ASCII (ë becomes ?): the UTF-8 bytes go in as they are.
+    exif[0x013B], exif[0x8298] = ARTIST.encode(), COPYRIGHT.encode()
+    exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0)}  # the GPS IFD: latitude 51° 30' N
+    data = heic_with(exif.tobytes(), icc.builtin("p3"))
+    import pillow_heif
+
+    stored = Image.Exif()
+    stored.load(pillow_heif.open_heif(data).info["exif"])
+    assert stored.get_ifd(0x8825)  # the fixture really carries GPS
+
+    _, out = process(tmp_path, "phone.heic", data, RESIZE_WIDTHS="200", OUTPUT_FORMATS="jpeg")
+
+    copy = pyvips.Image.new_from_file(str(out / "phone-200.jpg"))
+    assert colour.name(copy.get("icc-profile-data")) == "Display P3"
+    found = rights._exif_tags(bytes(copy.get("exif-data")))
+    assert found[rights.ARTIST][1].decode() == ARTIST
+    assert found[rights.COPYRIGHT][1].decode() == COPYRIGHT
+    assert not [f for f in copy.get_fields() if "GPS" in f]
