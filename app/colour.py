@@ -180,3 +180,107 @@ def _inverse(m: Matrix) -> Matrix:
         ((f * g - d * i) / det, (a * i - c * g) / det, (c * d - a * f) / det),
         ((d * h - e * g) / det, (b * g - a * h) / det, (a * e - b * d) / det),
     )
+
+
+# Wide gamut: a colour the profile makes lies outside sRGB's gamut when it needs a
+# negative amount of an sRGB primary. Display P3's green needs -0.22 of sRGB's red,
+# Adobe RGB's -0.34; sRGB profiles written another way stay within a few thousandths.
+# Apple's "Generic RGB Profile" (gamma 1.8, old Macs' default) reaches -0.026: clipped
+# to sRGB its green moves by 2.6 (CIE76), which its 2 KB profile in every copy
+# is not worth; it is converted to sRGB as before.
+WIDE_MARGIN = 0.05
+# A wide profile up to this size, with colorants and tone curves only (no lookup
+# tables), travels with the copies as it is (Display P3, Adobe RGB, ProPhoto: 0.5-1 KB);
+# a larger one, or one with tables, has its copies made Display P3.
+COMPACT_BYTES = 4096
+# Red, green, blue, cyan, magenta, yellow: the corners of an RGB profile's gamut.
+_CORNERS = bytes([255, 0, 0, 0, 255, 0, 0, 0, 255, 0, 255, 255, 255, 0, 255, 255, 255, 0])
+
+
+def is_wide(profile: bytes) -> bool:
+    """True when `profile` is an RGB profile that reaches colours outside sRGB.
+
+    Decided from the colours it makes (its gamut's corners, through lcms), not from its
+    name; once per distinct profile. An unreadable profile is not wide (it is then
+    transformed to sRGB as before, which says what is wrong with it).
+    """
+    return _is_wide(bytes(profile))
+
+
+def is_compact(profile: bytes) -> bool:
+    """True when `profile` can travel with every copy as it is: small, colorants and curves."""
+    return len(profile) <= COMPACT_BYTES and _matrix_trc(bytes(profile)) is not None
+
+
+@functools.lru_cache(maxsize=32)
+def _is_wide(profile: bytes) -> bool:
+    if len(profile) < 132 or profile[36:40] != b"acsp" or profile[16:20] != b"RGB ":
+        return False
+    try:
+        corners = _corners_xyz(profile)
+    except pyvips.Error:
+        return False
+    to_srgb = _inverse(_srgb_columns())
+    for xyz in corners:
+        linear = [sum(row[k] * xyz[k] for k in range(3)) for row in to_srgb]
+        if min(linear) < -WIDE_MARGIN:
+            return True
+    return False
+
+
+@functools.lru_cache(maxsize=1)
+def _srgb_columns() -> Matrix:
+    """sRGB's primaries in libvips' XYZ, as columns: the basis that wide colours leave."""
+    red, green, blue = _corners_xyz(_builtin("srgb"))[:3]
+    return tuple((red[row], green[row], blue[row]) for row in range(3))
+
+
+def _corners_xyz(profile: bytes) -> list[tuple[float, float, float]]:
+    """The XYZ (libvips' scale) of the profile's six corner colours."""
+    corners = pyvips.Image.new_from_memory(_CORNERS, 6, 1, 3, "uchar").copy(interpretation="srgb")
+    corners.set_type(pyvips.GValue.blob_type, "icc-profile-data", profile)
+    xyz = corners.icc_import(embedded=True, intent="relative", pcs="xyz")
+    return [(xyz(i, 0)[0], xyz(i, 0)[1], xyz(i, 0)[2]) for i in range(6)]
+
+
+def name(profile: bytes | None) -> str:
+    """What a copy's colours are: `sRGB` with no profile, else the profile's own
+    description (`Display P3`, `Adobe RGB (1998)`), at most 64 characters."""
+    if profile is None:
+        return "sRGB"
+    profile = bytes(profile)
+    if profile == _builtin("p3"):
+        return "Display P3"  # libvips' own, which calls itself `sP3C`
+    return _description(profile) or "ICC profile"
+
+
+@functools.lru_cache(maxsize=2)
+def _builtin(name: str) -> bytes:
+    """libvips' built-in profile `name` (srgb, p3)."""
+    pixel = pyvips.Image.black(1, 1, bands=3).copy(interpretation="srgb")
+    return bytes(pixel.icc_export(output_profile=name).get("icc-profile-data"))
+
+
+@functools.lru_cache(maxsize=32)
+def _description(profile: bytes) -> str | None:
+    """The `desc` tag: ICC v2's `desc` (ASCII) or v4's `mluc` (its first record)."""
+    try:
+        (count,) = struct.unpack_from(">I", profile, 128)
+        for i in range(min(count, 200)):
+            signature, offset, size = struct.unpack_from(">4sII", profile, 132 + 12 * i)
+            if signature != b"desc":
+                continue
+            tag = profile[offset : offset + size]
+            if tag[:4] == b"desc":
+                (length,) = struct.unpack_from(">I", tag, 8)
+                text = tag[12 : 12 + length].split(b"\0")[0].decode("latin-1")
+            elif tag[:4] == b"mluc":
+                length, start = struct.unpack_from(">II", tag, 20)
+                text = tag[start : start + length].decode("utf-16-be", "replace")
+            else:
+                return None
+            text = "".join(c for c in text if c.isprintable()).strip()
+            return text[:64] or None
+    except (struct.error, UnicodeDecodeError):
+        return None
+    return None

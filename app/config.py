@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from app import fit, formats, naming
+from app import carry, fit, formats, naming
 from app.errors import ConfigError
 from app.fit import SizeSpec
 
@@ -36,6 +36,9 @@ DEFAULTS: dict[str, str] = {
     "EVENT_BUS_NAME": "",
     "MANIFEST": "on",
     "MANIFEST_KEY_TEMPLATE": "{prefix}{dir}{stem}.json",
+    "COLOUR": "keep",  # a wide-gamut source's copies stay wide; srgb: every copy sRGB
+    "HDR": "keep",  # a gain map (Ultra HDR) goes into JPEG copies; drop: SDR only
+    "RIGHTS": "keep",  # creator and copyright go into copies; none: no metadata at all
 }
 
 OUTPUT_FORMATS = formats.CHOICES
@@ -74,6 +77,9 @@ class Settings:
     event_bus: str | None = None  # EVENT_BUS_NAME: where application events go (app/notify.py)
     manifest_template: str | None = None  # MANIFEST_KEY_TEMPLATE; None: MANIFEST=off
     profile: str = "default"  # the name of these settings in renditions.toml (app/profiles.py)
+    colour: str = "keep"  # COLOUR (app/carry.py)
+    hdr: str = "keep"  # HDR
+    rights: str = "keep"  # RIGHTS
 
     def output_bucket_for(self, source_bucket: str) -> str:
         """Where the copies of an object from `source_bucket` go."""
@@ -131,6 +137,9 @@ def load(environ: Mapping[str, str]) -> Settings:
     animation = check(
         "ANIMATION", _one_of(ANIMATIONS), "one of " + ", ".join(ANIMATIONS), "first-frame"
     )
+    colour = check("COLOUR", _one_of(carry.COLOURS), "one of " + ", ".join(carry.COLOURS), "keep")
+    hdr = check("HDR", _one_of(carry.HDRS), "one of " + ", ".join(carry.HDRS), "keep")
+    rights = check("RIGHTS", _one_of(carry.RIGHTS), "one of " + ", ".join(carry.RIGHTS), "keep")
     max_frames = check("MAX_FRAMES", _int_in(1, 100_000), "an integer from 1 to 100000", 1)
     quality = check("QUALITY", _int_in(1, 100), "an integer from 1 to 100", 80)
     own = "an integer from 1 to 100, or empty for the quality that looks like QUALITY's JPEG"
@@ -212,6 +221,9 @@ def load(environ: Mapping[str, str]) -> Settings:
         max_frames,
         event_bus=event_bus or None,
         manifest_template=manifest_template if manifest else None,
+        colour=colour,
+        hdr=hdr,
+        rights=rights,
     )
 
 

@@ -125,6 +125,8 @@ def write(
             rendition.height,
             len(rendition.data),
             rendition.content_type,
+            rendition.colour_space,
+            rendition.hdr,
         )
         return output, encoded - start, time.perf_counter() - encoded
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pyvips
 
-from app import animation, heif_brand, imaging, memory
+from app import animation, carry, heif_brand, imaging, memory
 from app.config import Settings
 
 if TYPE_CHECKING:
@@ -66,13 +66,19 @@ def decode(source: Opened, fmts: tuple[str, ...], settings: Settings, uri: str) 
     if any format keeps it; each copy without alpha is flattened on its own)."""
     header = source.header
     if animation.kept(header, settings.animation, fmts):
-        return Decoded(header, animation.decode(source.source, header, settings.specs, uri), True)
+        frames = animation.decode(source.source, header, settings.specs, uri)
+        return Decoded(header, carry.kept(frames, hdr="drop", rights_mode=settings.rights), True)
     flatten = not any(imaging.FORMATS[fmt].alpha for fmt in fmts)
+    colour_mode = settings.colour
     image = (
-        source.heic.decode(header, settings.specs, flatten=flatten)
+        source.heic.decode(header, settings.specs, flatten=flatten, colour_mode=colour_mode)
         if source.heic
-        else imaging.decode(source.source, header, settings.specs, uri, flatten=flatten)
+        else imaging.decode(
+            source.source, header, settings.specs, uri, flatten=flatten, colour_mode=colour_mode
+        )
     )
+    # Only what the copies may carry stays on it: the wide profile, gain map and rights.
+    image = carry.kept(image, hdr=settings.hdr, rights_mode=settings.rights)
     return Decoded(header, image, False)
 
 

@@ -111,21 +111,23 @@ def resolve(wanted: tuple[str, ...], source_format: str | None) -> tuple[str, ..
     return tuple(dict.fromkeys(resolved))
 
 
-def encode(image: pyvips.Image, fmt: str, quality: int) -> bytes:
-    """`image` (8-bit sRGB; several frames stacked with `page-height`) encoded as `fmt`."""
-    # keep="none": no EXIF, XMP, IPTC or ICC leaves the function (GPS must not leak);
-    # the pixels are already sRGB, which is what a profile-less image means. An
-    # animation's frame delays and loop count are written whatever `keep` says.
+def encode(image: pyvips.Image, fmt: str, quality: int, keep: str = "none") -> bytes:
+    """`image` (8-bit; several frames stacked with `page-height`) encoded as `fmt`,
+    with the metadata `keep` names (libvips' keep flags: `none`, `icc,exif`, ...)."""
+    # The image carries only what copies may keep (app/carry.py decides, per format):
+    # its profile, its gain map, its creator and copyright. keep="none" (an sRGB photo
+    # with no rights recorded) writes no EXIF, XMP, IPTC or ICC at all. An animation's
+    # frame delays and loop count are written whatever `keep` says.
     if fmt == "jpeg":
-        data = image.jpegsave_buffer(Q=quality, keep="none", optimize_coding=True)
+        data = image.jpegsave_buffer(Q=quality, keep=keep, optimize_coding=True)
     elif fmt == "png":
-        data = image.pngsave_buffer(keep="none", compression=6)
+        data = image.pngsave_buffer(keep=keep, compression=6)
     elif fmt == "webp":
-        data = image.webpsave_buffer(Q=quality, keep="none", effort=WEBP_EFFORT)
+        data = image.webpsave_buffer(Q=quality, keep=keep, effort=WEBP_EFFORT)
     elif fmt == "avif":
-        data = image.heifsave_buffer(Q=quality, keep="none", compression="av1", effort=AVIF_EFFORT)
+        data = image.heifsave_buffer(Q=quality, keep=keep, compression="av1", effort=AVIF_EFFORT)
     elif fmt == "gif":
-        data = image.gifsave_buffer(keep="none")
+        data = image.gifsave_buffer(keep=keep)
     else:  # guarded by config validation; a bug if reached
         raise ValueError(f"unknown output format {fmt!r}")
     return bytes(data)

@@ -13,8 +13,11 @@ decoder, so pillow-heif's libheif and libde265 decode it, in the HEIC image vari
   what HEIF displays by; the EXIF orientation is informative only in HEIF (Apple
   writes both, equal), so it is never applied on top (libvips' heifload does the same).
 - **Colour**: the file's ICC profile (Display P3 on iPhones) travels as libvips'
-  `icc-profile-data`, and the pipeline's sRGB conversion applies it. A file with only
-  an nclx colour description is taken as sRGB.
+  `icc-profile-data`: its copies stay Display P3 (COLOUR=keep), or the pipeline's sRGB
+  conversion applies it (COLOUR=srgb). A file with only an nclx colour description is
+  taken as sRGB.
+- **Rights**: its EXIF and XMP travel as libvips' `exif-data` and `xmp-data`, from which
+  only the creator and copyright reach the copies (app/carry.py).
 """
 
 from __future__ import annotations
@@ -60,7 +63,12 @@ class Heic:
         return imaging.Header(width, height, LOADER, 1, _BANDS[mode])
 
     def decode(
-        self, header: imaging.Header, specs: tuple[imaging.SizeSpec, ...], *, flatten: bool
+        self,
+        header: imaging.Header,
+        specs: tuple[imaging.SizeSpec, ...],
+        *,
+        flatten: bool,
+        colour_mode: str = "srgb",
     ) -> pyvips.Image:
         """Decode the primary image (upright, as `header` says) and reduce it as `decode`."""
         try:
@@ -79,8 +87,13 @@ class Heic:
         image = image.copy(interpretation="srgb" if bands >= 3 else "b-w")
         if icc:
             image.set_type(pyvips.GValue.blob_type, "icc-profile-data", bytes(icc))
+        for field, key in (("exif-data", "exif"), ("xmp-data", "xmp")):
+            if block := self._file.info.get(key):  # their creator and copyright (carry.py)
+                image.set_type(pyvips.GValue.blob_type, field, bytes(block))
         try:
-            return imaging.decode_memory(image, header, specs, self._name, flatten=flatten)
+            return imaging.decode_memory(
+                image, header, specs, self._name, flatten=flatten, colour_mode=colour_mode
+            )
         finally:
             self._file = None  # the decoded bitmap is freed with it
 

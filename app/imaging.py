@@ -5,7 +5,7 @@ Nothing here touches S3 or the environment. The pipeline is, in order:
 1. `stream_source`   wrap a `read(n)` callable as a libvips source (no buffering)
 2. `read_header`     parse the header only, check the pixel limit
 3. `decode`          one shrink-on-load decode to the largest target size,
-                     upright (EXIF), sRGB, 8-bit, held in memory
+                     upright (EXIF), 8-bit, sRGB or kept wide (COLOUR), held in memory
 4. `sized`           resize (and crop, see fit.py) the decoded image to one spec;
                      called once per spec, safe to call from several threads
 5. `encode`          one output format of a sized image (formats.py); `render` is both
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pyvips
 
-from app import colour, density, fit, formats, loaders
+from app import carry, colour, density, fit, formats, gainmap, loaders
 from app.errors import BadImage, InputTooLarge
 from app.fit import SizeSpec
 from app.formats import FORMATS, Format
@@ -97,6 +97,8 @@ class Rendition:
     height: int
     format: str
     data: bytes
+    colour_space: str = "sRGB"  # what its colours are: sRGB, or its profile's name
+    hdr: bool = False  # it carries a gain map (Ultra HDR)
 
     @property
     def content_type(self) -> str:
@@ -157,18 +159,26 @@ def output_formats(header: Header, wanted: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def decode(
-    source: pyvips.Source, header: Header, specs: tuple[SizeSpec, ...], name: str, *, flatten: bool
+    source: pyvips.Source,
+    header: Header,
+    specs: tuple[SizeSpec, ...],
+    name: str,
+    *,
+    flatten: bool,
+    colour_mode: str = "srgb",
 ) -> pyvips.Image:
     """Decode once, shrinking on load to the largest size any spec needs.
 
-    The result is upright, sRGB, 8-bit, in memory, and flattened onto white when
-    `flatten` (no output format has alpha). Animated inputs give their first frame
-    (animation.py decodes every frame). Each spec's largest need counts: a cover box
-    needs the image at least as large as the box in both directions.
+    The result is upright, 8-bit, in memory, and flattened onto white when `flatten`
+    (no output format has alpha); sRGB, or wide as its source with `colour_mode` keep.
+    Animated inputs give their first frame (animation.py decodes every frame). Each
+    spec's largest need counts: a cover box needs the image at least as large as the
+    box in both directions.
     """
     width, height = _largest(header, specs)
     try:
-        return _finished(_shrunk_on_load(source, header, width, height), flatten)
+        image = _shrunk_on_load(source, header, width, height)
+        return _finished(image, flatten, colour_mode)
     except pyvips.Error as error:
         raise BadImage(f"{name} could not be decoded ({_why(error, header.loader)})") from None
 
@@ -180,13 +190,14 @@ def decode_memory(
     name: str,
     *,
     flatten: bool,
+    colour_mode: str = "srgb",
 ) -> pyvips.Image:
     """`decode` for a picture another decoder holds in memory, whole and upright (HEIC)."""
     width, height = _largest(header, specs)
     try:
         if (width, height) != (image.width, image.height):
             image = _resize(image, width, height, gap=FULL_DECODE_GAP)
-        return _finished(image, flatten)
+        return _finished(image, flatten, colour_mode)
     except pyvips.Error as error:
         raise BadImage(f"{name} could not be decoded ({_why(error)})") from None
 
@@ -197,9 +208,9 @@ def _largest(header: Header, specs: tuple[SizeSpec, ...]) -> tuple[int, int]:
     return max((s.scaled(header.width, header.height) for s in specs), key=lambda wh: wh[0])
 
 
-def _finished(image: pyvips.Image, flatten: bool) -> pyvips.Image:
-    """sRGB, 8-bit, flattened onto white if `flatten`, held in memory."""
-    image = to_srgb(image)
+def _finished(image: pyvips.Image, flatten: bool, colour_mode: str = "srgb") -> pyvips.Image:
+    """8-bit, sRGB or kept wide (`colour_mode`), flattened onto white if `flatten`, in memory."""
+    image = to_output(image, colour_mode)
     if image.hasalpha() and flatten:
         image = image.flatten(background=[255, 255, 255])
     return image.cast("uchar").copy_memory()
@@ -230,9 +241,12 @@ def _shrunk_on_load(source: pyvips.Source, header: Header, width: int, height: i
     thumbnail, which knows their own shrink-on-load (WebP, HEIF, TIFF pyramids).
     """
     options = {"fail_on": FAIL_ON, "access": "sequential"}
-    if header.kind == "jpeg":
+    if header.kind in ("jpeg", "uhdr"):  # uhdr: a JPEG with a gain map (app/gainmap.py)
         shrink = jpeg_shrink(header, width, height)
-        image = pyvips.Image.jpegload_source(source, shrink=shrink, **options)
+        load = (
+            pyvips.Image.uhdrload_source if header.kind == "uhdr" else pyvips.Image.jpegload_source
+        )
+        image = load(source, shrink=shrink, **options)
     elif header.kind == "png":
         shrink = 1
         image = pyvips.Image.pngload_source(source, **options)
@@ -253,6 +267,7 @@ def _reduced(
     libvips' thumbnail keeps a factor of 2 for its resize and so decodes 4x the pixels).
     A full decode takes a resize with `FULL_DECODE_GAP`.
     """
+    gain = gainmap.stored(image) if header.kind == "uhdr" else None
     sample = 2 if image.format in ("ushort", "short") else 1
     if image.width * image.height * image.bands * sample <= HOLD_DECODED_BYTES:
         # Reducing from memory is faster than pulling the reduce through the streaming
@@ -270,10 +285,10 @@ def _reduced(
         image = _reduce_on_grid(image, shrink, source_width, source_height, width, height)
     elif (width, height) != (image.width, image.height):
         image = resize(image, width, height, gap=FULL_DECODE_GAP)
-    if orientation == 1:
-        return image
-    # Turning reads out of order, which a sequential decode cannot: hold the result first.
-    return image.copy_memory().autorot()
+    if orientation != 1:
+        # Turning reads out of order, which a sequential decode cannot: hold the result first.
+        image = image.copy_memory().autorot()
+    return image if gain is None else gainmap.fitted(image, gain, orientation)
 
 
 def _reduce_on_grid(
@@ -297,6 +312,28 @@ def _reduce_on_grid(
     )
     # Rounding can leave the result one pixel off the size asked for: fix the far edge.
     return image.embed(0, 0, width, height, extend="copy")
+
+
+def to_output(image: pyvips.Image, colour_mode: str) -> pyvips.Image:
+    """The decode's colours as its copies keep them: wide where the source is wider
+    than sRGB and `colour_mode` is keep (COLOUR), else sRGB as `to_srgb` makes it.
+
+    A wide source keeps its pixels and its own profile where that profile is compact
+    (colour.is_compact: no transform at all); any other wide one becomes Display P3.
+    An sRGB source or one with no profile costs nothing more: `is_srgb` decides first.
+    """
+    if colour_mode == "keep" and image.get_typeof("icc-profile-data"):
+        profile = image.get("icc-profile-data")
+        rgb = image.interpretation in ("srgb", "rgb16") and image.bands in (3, 4)
+        if rgb and not colour.is_srgb(profile) and colour.is_wide(profile):
+            if not colour.is_compact(profile):
+                image = image.icc_transform("p3", embedded=True)
+            return image.colourspace("srgb") if image.format != "uchar" else image
+    image = to_srgb(image)
+    if image.get_typeof("icc-profile-data"):  # sRGB's, or sRGB in all but name
+        image = image.copy()
+        image.remove("icc-profile-data")  # a copy carries a profile only when it is wide
+    return image
 
 
 def to_srgb(image: pyvips.Image) -> pyvips.Image:
@@ -331,20 +368,28 @@ def render(
 def sized(image: pyvips.Image, header: Header, spec: SizeSpec, crop: str) -> pyvips.Image:
     """The decoded image made to `spec` (sizes computed from the original), in memory.
 
-    A cover box is cut where `crop` (fit.CROPS) says, from the image resized to cover it.
+    A cover box is cut where `crop` (fit.CROPS) says, from the image resized to cover it;
+    a gain map, if the decode carries one, is made to follow (app/gainmap.py).
     """
     width, height = spec.scaled(header.width, header.height)
+    resized = image
     if (width, height) != (image.width, image.height):
-        image = resize(image, width, height)
-    return fit.crop(image, *spec.fit(header.width, header.height), crop).copy_memory()
+        resized = resize(image, width, height)
+    cut = fit.crop(resized, *spec.fit(header.width, header.height), crop)
+    if gainmap.carried(image):
+        cut = gainmap.follow(cut, image, resized)
+    return cut.copy_memory()
 
 
 def encode(image: pyvips.Image, spec: SizeSpec, fmt: str, quality: int) -> Rendition:
-    """One rendition of a sized image; alpha flattened onto white for a format without it."""
+    """One rendition of a sized image; alpha flattened onto white for a format without it,
+    and with what `fmt` can carry of the decode's profile, gain map and rights (carry.py)."""
     if image.hasalpha() and not FORMATS[fmt].alpha:
         image = image.flatten(background=[255, 255, 255]).cast("uchar")
     page_height = image.get("page-height") if image.get_typeof("page-height") else image.height
-    return Rendition(spec, image.width, page_height, fmt, _encode(image, fmt, quality))
+    out = carry.outgoing(image, fmt)
+    data = formats.encode(out.image, fmt, quality, keep=out.keep)
+    return Rendition(spec, image.width, page_height, fmt, data, out.colour_space, out.hdr)
 
 
 def resize(image: pyvips.Image, width: int, height: int, gap: float = 2.0) -> pyvips.Image:

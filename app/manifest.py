@@ -5,7 +5,9 @@ written, the decoded image) in, JSON bytes out. Written after the copies, with t
 copies' metadata, so that the recursion guard skips it like any copy.
 
     {"source": {"bucket", "key", "etag", "versionId"?, "width", "height"}, "profile",
-     "renditions": [{"key", "format", "width", "height", "bytes", "contentType"}, ...],
+     "renditions": [{"key", "format", "width", "height", "bytes", "contentType",
+                     "colourSpace": "sRGB" | "Display P3" | <the profile's name>,
+                     "hdr": true | false}, ...],
      "thumbhash": "<base64>", "dominantColor": "#rrggbb" | null}
 """
 
@@ -63,6 +65,8 @@ def build(
                 "height": o.height,
                 "bytes": o.bytes,
                 "contentType": o.content_type,
+                "colourSpace": o.colour_space,  # a wide source's copies keep its colours
+                "hdr": o.hdr,  # carries a gain map: HDR screens show it brighter
             }
             for o in outputs
         ],
@@ -74,7 +78,8 @@ def build(
 
 def small(image: pyvips.Image) -> pyvips.Image:
     """`image` (sRGB, 8-bit) box-averaged by a whole factor to fit in 100x100, in memory:
-    the placeholder's and the dominant colour's input.
+    the placeholder's and the dominant colour's input. A wide-gamut decode is made
+    sRGB here (100x100 pixels at most): placeholders and CSS colours are sRGB.
 
     The image given is the decode, already reduced to the largest copy's size: a box
     average of it costs a fraction of a millisecond where a Lanczos thumbnail costs
@@ -88,6 +93,8 @@ def small(image: pyvips.Image) -> pyvips.Image:
             image = image.premultiply().shrink(across, down).unpremultiply()
         else:
             image = image.shrink(across, down)
+    if image.get_typeof("icc-profile-data"):
+        image = image.icc_transform("srgb", embedded=True)
     return image.cast("uchar").copy_memory()
 
 

@@ -51,6 +51,12 @@ class Cost:
 COSTS: dict[str, Cost] = {
     # 6-15 MB at any size: libjpeg streams, the DCT-scaled rows are reduced as they come.
     "jpeg": Cost(24 * MB, 0.0),
+    # Ultra HDR (a gain map inside): 9 / 10 (4 MP) / 0.1 MB measured on 2026-12-06 at 1 / 4
+    # / 16 MP (bench/memory.py's "jpeg ultra hdr", default widths): the base streams as
+    # any baseline JPEG; the gain map (a quarter the size, one band) is decoded whole at
+    # the same DCT scale, and libultrahdr reads the file whole. Counted as its bitmap
+    # at full scale with 2.5x margin (0.5 bytes a pixel), and the file's bytes.
+    "jpeg gain map": Cost(24 * MB, 0.5, reads_whole=True),
     # 10 / 95 / 578 (4:4:4): every DCT coefficient, 2 bytes a sample.
     "jpeg progressive": Cost(16 * MB, 6.0),
     # 8 / 54 / 292 at 4:2:0 (2.95 bytes a pixel); libvips calls every subsampled
@@ -107,6 +113,8 @@ def cost_class(header: Header) -> str:
     """The measured class `header`'s decode falls in (the dearer one where the header
     cannot tell: a WebP may be lossless, a JPEG's 4:2:0 may be 4:2:2)."""
     deep_or_alpha = header.sample_bytes > 1 or header.bands in (2, 4)
+    if header.kind == "uhdr":  # a progressive base holds its coefficients, as any JPEG's
+        return "jpeg progressive" if header.interlaced else "jpeg gain map"
     if header.kind == "jpeg":
         if not header.interlaced:
             return "jpeg"

@@ -43,6 +43,8 @@ class Output:
     height: int
     bytes: int
     content_type: str
+    colour_space: str = "sRGB"  # sRGB, or the name of the wide profile it carries
+    hdr: bool = False  # it carries a gain map (Ultra HDR JPEG)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,13 @@
 """What a copy is made with beyond its key: one short tag, recorded on every copy.
 
 A copy's key says its size and format; the tag says the rest: the quality, the crop,
-the animation rule and the encoders' own settings. The up-to-date check
-(app/freshness.py) trusts a copy only if it carries the tag of the running
-configuration, so a change of QUALITY, CROP or ANIMATION, or an upgrade that encodes
-differently, has the copies made again at the source's next event (or a backfill)
-instead of keeping the old ones as they are. With profiles (app/profiles.py), each copy
-carries the tag of the settings of the profile that made it.
+the animation rule, what copies carry (COLOUR, HDR, RIGHTS) and the encoders' own
+settings. The up-to-date check (app/freshness.py) trusts a copy only if it carries the
+tag of the running configuration, so a change of QUALITY, CROP, ANIMATION, COLOUR, HDR
+or RIGHTS, or an upgrade that encodes differently, has the copies made again at the
+source's next event (or a backfill) instead of keeping the old ones as they are. With
+profiles (app/profiles.py), each copy carries the tag of the settings of the profile
+that made it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ def tag(settings: Settings) -> str:
         settings.quality,
         settings.crop,
         settings.animation,
+        settings.colour,
+        settings.hdr,
+        settings.rights,
         formats.WEBP_EFFORT,
         formats.AVIF_EFFORT,
     )

@@ -94,6 +94,13 @@ def _gif(width: int, height: int, frames: int) -> bytes:
     return bytes(image.gifsave_buffer(effort=1, dither=0))
 
 
+def _ultra_hdr(width: int, height: int) -> bytes:
+    """An Ultra HDR JPEG: the picture as HDR (linear, its light parts up to 4x SDR white),
+    which libvips' JPEG save writes as an SDR base and a gain map (a quarter the size)."""
+    hdr = picture(width, height).colourspace("scrgb") * 4
+    return bytes(hdr.jpegsave_buffer(Q=85))
+
+
 def _canvas_webp(width: int, height: int, frames: int) -> bytes:
     """A small animated WebP of `frames` frames whose VP8X chunk claims a `width`x`height` canvas."""
     small = picture(64, 48)
@@ -132,6 +139,7 @@ VARIANTS = [
         "jpeg progressive 4:4:4",
         lambda w, h: picture(w, h).jpegsave_buffer(Q=85, interlace=True, subsample_mode="off"),
     ),
+    Variant("jpeg ultra hdr (gain map)", _ultra_hdr, sizes=(1, 4, 16, 48)),
     Variant("png 8-bit RGB", lambda w, h: picture(w, h).pngsave_buffer(compression=1)),
     Variant(
         "png 8-bit RGB interlaced",
@@ -285,7 +293,7 @@ def measure(path: Path) -> dict[str, Any]:
 
 
 def _suffix(kind: str) -> str:
-    return {"heif": ".avif", "jpeg": ".jpg", "tiff": ".tif"}.get(kind, f".{kind}")
+    return {"heif": ".avif", "jpeg": ".jpg", "uhdr": ".jpg", "tiff": ".tif"}.get(kind, f".{kind}")
 
 
 def run_measure(path: Path, env: dict[str, str] | None = None) -> dict[str, Any]:

@@ -44,7 +44,19 @@ WORKER = Path(__file__).resolve().parent / "regression_worker.py"
 BEFORE_ISSUE_15 = "aaf4b1bed18c728ce7ad948313a4ded8ea5ef5b0"
 # Settings of the function that would change the work: the defaults are measured, so
 # none of them is passed on from the caller's environment.
-_SETTINGS = ("RESIZE_", "OUTPUT_", "QUALITY", "MANIFEST", "CROP", "ANIMATION", "MAX_", "SOURCE_")
+_SETTINGS = (
+    "RESIZE_",
+    "OUTPUT_",
+    "QUALITY",
+    "MANIFEST",
+    "CROP",
+    "ANIMATION",
+    "MAX_",
+    "SOURCE_",
+    "COLOUR",
+    "HDR",
+    "RIGHTS",
+)
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,8 @@ def test_the_manifest_lists_exactly_the_copies_written(s3, bucket, load_handler)
             "height": copy.height,
             "bytes": head["ContentLength"],
             "contentType": head["ContentType"],
+            "colourSpace": "sRGB",  # an sRGB photo's copies carry no profile
+            "hdr": False,
         }
     assert {(r["width"], r["height"]) for r in listed} == {(300, 225), (600, 450), (128, 96)}
     ratio, _, _ = decode_thumbhash(base64.b64decode(manifest["thumbhash"]))

@@ -126,8 +126,8 @@ def test_transparent_pixels_do_not_count_towards_the_dominant_colour() -> None:
 def test_the_manifest_document() -> None:
     ref = ObjectRef("photos", "images/a/cat.jpg", version="v1")
     outputs = (
-        Output("copy/a/cat-300.jpg", 300, 200, 12_345, "image/jpeg"),
-        Output("copy/a/cat-300.webp", 300, 200, 9_876, "image/webp"),
+        Output("copy/a/cat-300.jpg", 300, 200, 12_345, "image/jpeg", "Display P3", hdr=True),
+        Output("copy/a/cat-300.webp", 300, 200, 9_876, "image/webp", "Display P3"),
     )
     document = json.loads(
         manifest.build(ref, '"abc"', (1200, 800), outputs, solid((200, 30, 90), 900, 600))
@@ -148,6 +148,8 @@ def test_the_manifest_document() -> None:
             "height": 200,
             "bytes": 12_345,
             "contentType": "image/jpeg",
+            "colourSpace": "Display P3",
+            "hdr": True,
         },
         {
             "key": "copy/a/cat-300.webp",
@@ -156,6 +158,8 @@ def test_the_manifest_document() -> None:
             "height": 200,
             "bytes": 9_876,
             "contentType": "image/webp",
+            "colourSpace": "Display P3",
+            "hdr": False,
         },
     ]
     assert document["dominantColor"] == "#c81e5a"
