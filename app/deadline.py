@@ -12,17 +12,27 @@ attempt and every back-off fits. A streaming GET lowers its socket's timeout as 
 deadline nears (storage.Download.read). Network waits end `SETTLE_S` before the handler
 stops waiting, so that a stalled call reports its own reason.
 
-A worker thread can still be busy when the handler stops waiting for it (a decode that
-outlasts the deadline, a wait for the memory budget). It is left behind, not waited
-for; its result is dropped. It cannot write a copy late: its store is bound to the
-invocation's deadline and refuses to send any request after it (a PUT already sent
-stays, and holds the same bytes that the retry writes). It shares no per-invocation
-state with the next invocation: its own memory-budget share is given back when its
-decode ends, and a connection it holds is simply not in the pool meanwhile.
+Every wait knows the deadline: S3 calls (above; each LIST page and each retry is
+fitted to the time left when it starts), a download's reads, and the wait for the
+memory budget (app/memory.py), which ends at the deadline with the object left for a
+retry. Nothing is started that cannot finish: an object is not started, nor its decode
+(which cannot be stopped half-way) begun, without the time it may need
+(app/pipeline.py); one that needs more than a whole invocation fails for good, naming
+the timeout it would need, rather than being retried until the dead-letter queue.
+
+A worker thread can still be busy when the handler stops waiting for it: the handler
+stops `SETTLE_S` after the work's deadline, and a decode begun with the time it was
+estimated to need may still outrun it. It is left behind, not waited for; its result
+is dropped. It cannot write a copy late: its store is bound to the invocation's
+deadline and refuses to send any request after it (a PUT already sent stays, and holds
+the same bytes that the retry writes), and it stops between steps. It shares no
+per-invocation state with the next invocation: its memory-budget share is given back
+as it ends, and a connection it holds is simply not in the pool meanwhile.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +41,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from botocore.config import Config
+
+from app.errors import PermanentError, TransientError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -93,6 +105,31 @@ def timeouts_for(left_s: float | None, ladder: tuple[Timeouts, ...] = LADDER) ->
     if left_s is None:
         return ladder[0]
     return next((t for t in ladder if t.worst_s <= left_s), None)
+
+
+def check_need(
+    need_ms: float, until: float | None, span_s: float | None, what: str, step: str
+) -> None:
+    """Refuse to start `step` of `what`, which may need `need_ms`: for good (PermanentError)
+    if it needs more than any invocation gives (`span_s`), else for a retry
+    (TransientError) if less is left before `until` (a `time.monotonic()` value)."""
+    if span_s is not None and need_ms > span_s * 1000:
+        kept_s = RESERVE_S + SETTLE_S
+        timeout_s = math.ceil(need_ms / 1000 + kept_s)
+        raise PermanentError(
+            f"can never finish: {what} needs up to {need_ms:,.0f} ms, and an invocation of "
+            f"this function gives at most {span_s * 1000:,.0f} ms (its timeout less "
+            f"{kept_s * 1000:,.0f} ms kept for the reply): raise the function's timeout to "
+            f"at least {timeout_s:,} s, or lower MAX_INPUT_BYTES and MAX_INPUT_PIXELS"
+        )
+    if until is None:
+        return
+    left_ms = (until - time.monotonic()) * 1000
+    if left_ms < need_ms:
+        raise TransientError(
+            f"not {step}: {left_ms:,.0f} ms left before the Lambda deadline "
+            f"and {what} needs up to {need_ms:,.0f} ms; left for a retry"
+        )
 
 
 def plan(remaining_ms: int) -> tuple[float, float]:

@@ -30,11 +30,21 @@ class Opened:
     input_bytes: int
 
 
-def opened(read: Callable[[int], bytes], input_bytes: int, uri: str, max_pixels: int) -> Opened:
-    """The header of the `input_bytes` long stream `read`, checked against `max_pixels`."""
+def opened(
+    read: Callable[[int], bytes],
+    input_bytes: int,
+    uri: str,
+    max_pixels: int,
+    reserve: Callable[[int], None] = lambda size: None,
+) -> Opened:
+    """The header of the `input_bytes` long stream `read`, checked against `max_pixels`.
+
+    `reserve(size)` is called before a whole object is read into memory (a HEIC: its
+    header comes only with all of it), to claim those bytes from the memory budget."""
     peeked = heif_brand.Peeked(read)
     source = imaging.stream_source(peeked.read)
-    heic = _open_heic(peeked, uri) if heif_brand.is_hevc(peeked.head) else None
+    hevc = heif_brand.is_hevc(peeked.head)
+    heic = _open_heic(peeked, uri, reserve, input_bytes) if hevc else None
     header = (
         heic.header(max_pixels)
         if heic
@@ -43,10 +53,17 @@ def opened(read: Callable[[int], bytes], input_bytes: int, uri: str, max_pixels:
     return Opened(source, heic, header, input_bytes)
 
 
-def _open_heic(peeked: heif_brand.Peeked, uri: str) -> heic.Heic:
-    """A HEIC photo, all of it read: libvips has no HEVC decoder (see app/heic.py)."""
+def _open_heic(
+    peeked: heif_brand.Peeked, uri: str, reserve: Callable[[int], None], input_bytes: int
+) -> heic.Heic:
+    """A HEIC photo, all of it read: libvips has no HEVC decoder (see app/heic.py).
+
+    Refused before its bytes are read where the image has no HEIC support, and its
+    bytes claimed (twice: a buffer grown by doubling) before they are read."""
     from app import heic  # here: loaded by the first HEIC, not at cold start
 
+    heic.require(uri)
+    reserve(2 * input_bytes)
     return heic.Heic(peeked.rest(), uri)
 
 

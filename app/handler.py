@@ -11,6 +11,7 @@ set, applications then hear how each ended (app/notify.py).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from botocore.config import Config
 
-from app import deadline, events, imaging, observe, pipeline, profiles, reply
+from app import deadline, events, imaging, observe, pipeline, profiles, reply, sweep
 from app.errors import TransientError
 from app.memory import MemoryBudget
 from app.model import ObjectRef, Outcome
@@ -37,9 +38,9 @@ metrics.set_default_dimensions(FunctionName=os.environ.get("AWS_LAMBDA_FUNCTION_
 _cold_start = True
 _session = boto3.session.Session()
 _base = Config(
-    # One connection for each upload and download that can run at once.
+    # One connection for each request that can run at once (a delete's too: app/sweep.py).
     max_pool_connections=settings.object_concurrency
-    * max(len(p.specs) * len(p.output_formats) + 1 for p in configuration.profiles.values()),
+    * max(sweep.connections(p) for p in configuration.profiles.values()),
 )
 # One client per timeout setting, chosen by the time left at each call (app/deadline.py).
 clients = deadline.Clients(lambda config: _session.client("s3", config=_base.merge(config)))
@@ -72,9 +73,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     refs = parsed.refs
     # Objects still running at `stop` are reported as retryable, never waited for.
     stop, until = deadline.plan(context.get_remaining_time_in_millis())
-    bound = store.until(until)
+    bound, span = store.until(until), until - time.monotonic()  # span: all it can ever have
     flat = deadline.map_until(
-        lambda ref: _work(ref)(ref, configuration, bound, until, budget),
+        lambda ref: _work(ref)(ref, configuration, bound, until, budget, span),
         refs,
         settings.object_concurrency,
         stop,

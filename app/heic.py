@@ -98,6 +98,12 @@ class Heic:
             self._file = None  # the decoded bitmap is freed with it
 
 
+def require(name: str) -> None:
+    """BadImage (naming `name`) unless this image has HEIC support: asked before any
+    of the photo's bytes are read."""
+    _pillow_heif(name)
+
+
 def _pillow_heif(name: str) -> Any:
     try:
         import pillow_heif  # here: only a HEIC pays for loading libheif

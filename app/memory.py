@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from app.errors import InputTooLarge
+from app.errors import InputTooLarge, TransientError
 from app.imaging import Header, SizeSpec
 
 MB = 1024 * 1024
@@ -168,8 +169,9 @@ class MemoryBudget:
         return cls(max(0, int(memory_size_mb) * MB - RESERVED_BYTES))
 
     @contextmanager
-    def hold(self, needed: int, name: str) -> Iterator[None]:
-        """Hold `needed` bytes while the block runs; wait while others hold too much."""
+    def hold(self, needed: int, name: str, until: float | None = None) -> Iterator[None]:
+        """Hold `needed` bytes while the block runs; wait while others hold too much, but
+        never past `until` (a `time.monotonic()` value: the work's deadline)."""
         if self.total is None or needed == 0:
             yield
             return
@@ -180,7 +182,14 @@ class MemoryBudget:
                 "raise the memory size or lower MAX_INPUT_PIXELS"
             )
         with self._cond:
-            self._cond.wait_for(lambda: self._free >= needed)
+            wait = None if until is None else max(0.0, until - time.monotonic())
+            if not self._cond.wait_for(lambda: self._free >= needed, timeout=wait):
+                # Its download is still open: the caller closes it on the way out.
+                raise TransientError(
+                    f"{name} waited for {needed / MB:,.0f} MB of memory until the Lambda "
+                    f"deadline: other objects held {(self.total - self._free) / MB:,.0f} of "
+                    f"{self.total / MB:,.0f} MB; left for a retry"
+                )
             self._free -= needed
         try:
             yield

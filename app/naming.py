@@ -20,6 +20,9 @@ PLACEHOLDERS = ("prefix", "dir", "stem", "width", "ext")
 # User metadata written on every rendition. Its presence is also the marker that
 # the recursion guard looks for, so a copy is never resized again.
 MARKER = "rendition-of"
+# The source's bucket, beside its key in MARKER: with a shared OUTPUT_BUCKET, two
+# buckets' `images/x.jpg` are two sources (app/identity.py; deletes read it too).
+SOURCE_BUCKET = "source-bucket"
 SOURCE_ETAG = "source-etag"
 SOURCE_VERSION = "source-version"
 # What `source` in OUTPUT_FORMATS makes of the source (jpeg, png, ...): lets the up-to-date

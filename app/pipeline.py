@@ -18,10 +18,21 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from app import copies, decoded, formats, freshness, imaging, manifest, naming, order, recipe
+from app import (
+    copies,
+    decoded,
+    follow,
+    formats,
+    freshness,
+    imaging,
+    manifest,
+    naming,
+    order,
+    recipe,
+)
 from app import deadline as time_left
 from app.config import Settings
 from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientError
@@ -34,6 +45,11 @@ from app.storage import Download, Head
 # photo's GET, decode, encodes and PUTs, so that it never dies half-way.
 BASE_MS = 3000
 MS_PER_MB = 200
+# What a decode may need once its header is read: its pixels, then the encodes and PUTs
+# (a 48 MP AVIF decodes in about 1.5 s on one core). A decode cannot be stopped half-way,
+# so one without this much time left is not started.
+DECODE_BASE_MS = 1000
+MS_PER_MP = 50
 
 
 UNLIMITED = MemoryBudget(None)
@@ -53,23 +69,30 @@ def process(
     store: Store,
     deadline: float | None = None,
     budget: MemoryBudget = UNLIMITED,
+    span_s: float | None = None,
 ) -> Outcome:
     """Make every rendition of `ref`; classify whatever goes wrong.
 
     `deadline` (a `time.monotonic()` value) is when work must end, a little before
     Lambda stops the invocation: an object that cannot finish before it is not
     started, one that runs out of time stops between steps, and both are left for a retry.
-    `budget` is the memory that the decodes of objects processed at once share.
+    `span_s` is the most any invocation gives (from its start to `deadline`): an object
+    that needs more can never finish, and fails for good. `budget` is the memory that
+    the decodes of objects processed at once share.
     `settings` is one profile's, or a Configuration to choose the object's profile from.
     """
     configuration = settings if isinstance(settings, Configuration) else Configuration.of(settings)
-    job = _Job(ref, configuration.by_rule(ref.key), store, deadline, configuration)
+    job = _Job(ref, configuration.by_rule(ref.key), store, deadline, configuration, span_s)
 
     def work(details: dict[str, Any]) -> Outcome:
-        # The object's share of the memory budget, taken before its decode and held
-        # until its last encode is done (and its manifest, made from the image, written).
-        with ExitStack() as held:
-            outputs = _run(job, budget, held, details)
+        try:
+            # The object's share of the memory budget, taken before its decode and held
+            # until its last encode is done (and its manifest, made from the image, written).
+            with ExitStack() as held:
+                outputs = _run(job, budget, held, details)
+        except PermanentError as error:  # the copies it had go with it (app/follow.py)
+            every = configuration.profiles.values()
+            raise follow.refused(ref, every, store, job.seen.out_bucket, error, details) from None
         return Outcome(ref, "processed", outputs=outputs, details=details)
 
     return classified(ref, work)
@@ -118,6 +141,8 @@ class _Job:
     store: Store
     deadline: float | None
     configuration: Configuration
+    span_s: float | None = None
+    seen: _Seen = field(default_factory=lambda: _Seen())  # shared by the job's replacements
 
     def check_left(self, step: str) -> None:
         """Stop between steps once the deadline has passed (a thread the handler left behind)."""
@@ -126,6 +151,14 @@ class _Job:
                 f"stopped before {step}: {self.ref.uri} ran out of time before the Lambda "
                 "deadline; left for a retry"
             )
+
+
+@dataclass(slots=True)
+class _Seen:
+    """What one attempt learnt on its way, for its last steps and its failure path."""
+
+    out_bucket: str | None = None  # once the HEAD found the current version
+    copies: dict[str, dict[str, str] | None] = field(default_factory=dict)  # key -> metadata
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +197,15 @@ def _run(
         recipe.tag(job.settings),
     )
     outputs = _write_copies(job, known, fetched, metadata, clock)
+    follow.other_formats(
+        ref,
+        job.settings,
+        job.store,
+        known.out_bucket,
+        job.seen.copies.values(),
+        fetched.source_format,
+        (output.key for output in outputs),
+    )
     _write_manifest(job, known, fetched, outputs, metadata, clock)
     return outputs
 
@@ -176,7 +218,7 @@ def _check(job: _Job) -> str:
             raise PermanentError(conflict)
     out_bucket = guard(job.ref, job.configuration)
     _check_size(job.ref, job.ref.size, job.settings)  # from the event: refuse before any request
-    _check_time(job.ref, job.deadline)
+    _check_time(job.ref, job.ref.size, job.deadline, job.span_s)
     return out_bucket
 
 
@@ -199,7 +241,9 @@ def _head(
         job, settings=job.configuration.choose(ref.key, head.metadata, ref.uri)
     )
     details["profile"] = job.settings.profile
+    job.seen.out_bucket = out_bucket  # the current version: its copies follow it from here
     _check_size(ref, head.size, job.settings)
+    _check_time(ref, head.size, job.deadline, job.span_s)
     clock.record(input_bytes=head.size)
     known = _Known(out_bucket, head, freshness.likely_source_format(ref.key, head.content_type))
     _skip_if_up_to_date(job, known, known.guess)
@@ -240,7 +284,16 @@ def _decode(
     """The header; the copies checked again if it tells another format than the guess;
     then the one decode, under the object's share of the memory budget, kept in `held`."""
     ref, settings = job.ref, job.settings
-    source = decoded.opened(download.read, download.size, ref.uri, settings.max_input_pixels)
+    reserved = 0
+
+    def reserve(size: int) -> None:  # a HEIC is read whole before its header tells more
+        nonlocal reserved
+        held.enter_context(budget.hold(size, ref.uri, job.deadline))
+        reserved += size
+
+    source = decoded.opened(
+        download.read, download.size, ref.uri, settings.max_input_pixels, reserve
+    )
     header = source.header
     clock.record(width=header.width, height=header.height, loader=header.loader)
     source_format = imaging.output_format(header, "source")
@@ -248,8 +301,10 @@ def _decode(
         _skip_if_up_to_date(job, known, source_format)
     fmts = imaging.output_formats(header, settings.output_formats)
     keys = copies.keys(settings, ref, fmts)
-    held.enter_context(budget.hold(decoded.needed(source, fmts, settings, ref.uri), ref.uri))
-    job.check_left("decoding")
+    needed = decoded.needed(source, fmts, settings, ref.uri)
+    _check_decode_time(job, header)
+    held.enter_context(budget.hold(max(0, needed - reserved), ref.uri, job.deadline))
+    _check_decode_time(job, header)  # again: the wait for memory may have taken the time
     return _Fetched(decoded.decode(source, fmts, settings, ref.uri), source_format, keys)
 
 
@@ -330,6 +385,7 @@ def _skip_if_up_to_date(job: _Job, known: _Known, source_format: str) -> None:
     if manifest_key is not None:  # a manifest missing or older than the copies: make both
         keys.append(manifest_key)
     found = freshness.read_copies(job.store, known.out_bucket, keys)
+    job.seen.copies.update(found)  # the formats its copies record (follow.other_formats)
     order.check_not_stale(job.ref, known.out_bucket, found)  # made for a later event of this key
     tag = recipe.tag(settings)
     if freshness.current(found, known.head.etag, source_format, settings.output_formats, tag):
@@ -337,16 +393,22 @@ def _skip_if_up_to_date(job: _Job, known: _Known, source_format: str) -> None:
         raise Skip(f"up to date: every copy already exists for ETag {known.head.etag}{also}")
 
 
-def _check_time(ref: ObjectRef, deadline: float | None) -> None:
-    if deadline is None:
-        return
-    left_ms = (deadline - time.monotonic()) * 1000
-    need_ms = BASE_MS + MS_PER_MB * (ref.size or 0) / 1e6
-    if left_ms < need_ms:
-        raise TransientError(
-            f"not started: {left_ms:,.0f} ms left before the Lambda deadline "
-            f"and {ref.uri} needs up to {need_ms:,.0f} ms; left for a retry"
-        )
+def _check_time(
+    ref: ObjectRef, size: int | None, deadline: float | None, span_s: float | None
+) -> None:
+    """Refuse to start what cannot finish: for good if no invocation is long enough."""
+    need_ms = BASE_MS + MS_PER_MB * (size or 0) / 1e6
+    what = ref.uri if size is None else f"{ref.uri} ({size:,} bytes)"
+    time_left.check_need(need_ms, deadline, span_s, what, "started")
+
+
+def _check_decode_time(job: _Job, header: imaging.Header) -> None:
+    """Refuse to start a decode that cannot finish: it cannot be stopped half-way, and would
+    run on into the next invocation holding its memory."""
+    pixels = header.width * header.height
+    need_ms = DECODE_BASE_MS + MS_PER_MP * pixels / 1e6
+    what = f"{job.ref.uri} ({header.width}x{header.height})"
+    time_left.check_need(need_ms, job.deadline, job.span_s, what, "decoded")
 
 
 def unfinished(ref: ObjectRef) -> Outcome:

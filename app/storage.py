@@ -8,8 +8,9 @@ before it, and sends nothing once too little is left (see `deadline.py`).
 
 A source is read in two steps: `head` of the current version (size, ETag, version,
 metadata: enough to skip it), then `open`, a GET of that very version (VersionId,
-else If-Match on the ETag). Copies are found with `list_keys` and `copy_head`, and
-removed with `delete` (app/removal.py).
+else If-Match on the ETag). A source's copies are checked with `copy_head` (a manifest
+read whole with `read_copy`), their versions listed with `versions`, and removed with
+`delete` (app/sweep.py).
 """
 
 from __future__ import annotations
@@ -78,6 +79,15 @@ class Head:
     content_type: str
     metadata: dict[str, str]
     version: str | None = None  # S3's x-amz-version-id (versioned buckets)
+
+
+@dataclass(frozen=True, slots=True)
+class CopyHead:
+    """An existing copy's user metadata, and its version (None: an unversioned bucket)."""
+
+    metadata: dict[str, str]
+    version: str | None = None
+    etag: str = ""
 
 
 @dataclass(slots=True)
@@ -259,53 +269,96 @@ class S3Store:
         (or on any error) the copy is simply made again, which is always correct.
         """
         try:
-            return self.copy_head(bucket, key)
+            found = self.copy_head(bucket, key)
         except ResizerError:
             return None
+        return None if found is None else found.metadata
 
-    def copy_head(self, bucket: str, key: str) -> dict[str, str] | None:
-        """The user metadata of an existing copy; None if there is none; else it raises."""
+    def copy_head(self, bucket: str, key: str, version: str | None = None) -> CopyHead | None:
+        """An existing copy's metadata and version (`version`: that one); None if there is
+        none; else it raises."""
+        action = "s3:GetObjectVersion" if version else "s3:GetObject"
         client, timeouts = self._client("s3:HeadObject", bucket, key)
+        pinned: dict[str, Any] = {"VersionId": version} if version else {}
         try:
-            head = client.head_object(Bucket=bucket, Key=key)
+            head = client.head_object(Bucket=bucket, Key=key, **pinned)
+        except (ClientError, BotoCoreError) as error:
+            failure = _classify(error, action, bucket, key, timeouts)
+            if isinstance(failure, ObjectGone):
+                return None
+            raise failure from None
+        return CopyHead(
+            dict(head.get("Metadata", {})),
+            _version(head.get("VersionId")),
+            str(head.get("ETag", "")).strip('"'),
+        )
+
+    def read_copy(self, bucket: str, key: str, limit: int) -> tuple[CopyHead, bytes] | None:
+        """A small copy (a manifest) whole, with its head; None if there is none. One of
+        more than `limit` bytes is not read: its body comes back empty."""
+        client, timeouts = self._client("s3:GetObject", bucket, key)
+        try:
+            response = client.get_object(Bucket=bucket, Key=key)
+            body = response["Body"]
+            with contextlib.closing(body):
+                large = int(response.get("ContentLength", 0)) > limit
+                data = b"" if large else body.read()
         except (ClientError, BotoCoreError) as error:
             failure = _classify(error, "s3:GetObject", bucket, key, timeouts)
             if isinstance(failure, ObjectGone):
                 return None
             raise failure from None
-        return dict(head.get("Metadata", {}))
+        found = CopyHead(
+            dict(response.get("Metadata", {})),
+            _version(response.get("VersionId")),
+            str(response.get("ETag", "")).strip('"'),
+        )
+        return found, data
 
-    def list_keys(self, bucket: str, prefix: str, delimiter: str) -> list[str]:
-        """Every key under `prefix` (not below a further `delimiter`, if one is given)."""
-        client, timeouts = self._client("s3:ListBucket", bucket, prefix)
-        keys: list[str] = []
+    def versions(self, bucket: str, key: str) -> list[tuple[str, bool]]:
+        """Every version of exactly `key`, newest first: (version id, is a delete marker).
+
+        Each page is a call of its own, sent only while the deadline leaves time for it."""
+        keys: list[tuple[str, bool]] = []
         token: dict[str, Any] = {}
-        try:
-            while True:
-                page = client.list_objects_v2(
-                    Bucket=bucket, Prefix=prefix, Delimiter=delimiter, **token
-                )
-                keys += [item["Key"] for item in page.get("Contents", [])]
-                if not page.get("IsTruncated"):
-                    return keys
-                token = {"ContinuationToken": page["NextContinuationToken"]}
-        except (ClientError, BotoCoreError) as error:
-            failure = _classify(error, "s3:ListBucket", bucket, prefix, timeouts)
-            if isinstance(failure, AccessDenied):
-                raise AccessDenied(
-                    f"s3:ListBucket was denied on arn:aws:s3:::{bucket} for the prefix "
-                    f"{prefix!r}: the function's role needs s3:ListBucket on that bucket "
-                    "for keys under OUTPUT_PREFIX, to find the copies of a deleted source"
-                ) from None
-            raise failure from None
+        while True:
+            client, timeouts = self._client("s3:ListBucketVersions", bucket, key)
+            try:
+                page = client.list_object_versions(Bucket=bucket, Prefix=key, **token)
+            except (ClientError, BotoCoreError) as error:
+                raise _classify(error, "s3:ListBucketVersions", bucket, key, timeouts) from None
+            found: list[tuple[Any, bool]] = [(v, False) for v in page.get("Versions", [])]
+            found += [(m, True) for m in page.get("DeleteMarkers", [])]
+            found.sort(key=lambda item: item[0]["LastModified"], reverse=True)
+            keys += [(str(v["VersionId"]), marker) for v, marker in found if v["Key"] == key]
+            if not page.get("IsTruncated"):
+                return keys
+            token = {
+                "KeyMarker": page["NextKeyMarker"],
+                "VersionIdMarker": page["NextVersionIdMarker"],
+            }
 
-    def delete(self, bucket: str, key: str) -> None:
-        """Delete one copy; deleting a key that is already gone succeeds (S3 answers 204)."""
-        client, timeouts = self._client("s3:DeleteObject", bucket, key)
+    def delete(
+        self, bucket: str, key: str, version: str | None = None, etag: str | None = None
+    ) -> bool:
+        """Delete one copy: `version`, that version for good; `etag`, only while it holds
+        that ETag (S3's conditional delete). False if it changed since (left as it is);
+        deleting a key that is already gone succeeds."""
+        action = "s3:DeleteObjectVersion" if version else "s3:DeleteObject"
+        client, timeouts = self._client(action, bucket, key)
+        pinned: dict[str, Any] = {"VersionId": version} if version else {}
+        if etag:
+            pinned["IfMatch"] = f'"{etag}"'
         try:
-            client.delete_object(Bucket=bucket, Key=key)
+            client.delete_object(Bucket=bucket, Key=key, **pinned)
         except (ClientError, BotoCoreError) as error:
-            raise _classify(error, "s3:DeleteObject", bucket, key, timeouts) from None
+            code = str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
+            if etag and code in _CHANGED:
+                return False
+            if etag and code in _GONE:  # gone since its HEAD: what was asked
+                return True
+            raise _classify(error, action, bucket, key, timeouts) from None
+        return True
 
     def put(
         self,
@@ -330,6 +383,11 @@ class S3Store:
             )
         except (ClientError, BotoCoreError) as error:
             raise _classify(error, "s3:PutObject", bucket, key, timeouts) from None
+
+
+def _version(value: Any) -> str | None:
+    """S3's version id, or None where the bucket has never been versioned ("null")."""
+    return None if not value or value == "null" else str(value)
 
 
 def _read_action(ref: ObjectRef) -> str:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import resource
+import time
 from typing import Any
 
 import images
 import pytest
 from faults import fault_proxy
 from harness import LambdaContext, s3_event, sample_event
+
+from app import pipeline
+from app.model import ObjectRef
 
 JPEG = images.jpeg(1200, 900)
 
@@ -41,20 +46,45 @@ def test_redelivered_event_is_skipped_as_up_to_date_without_new_uploads(s3, buck
 
 
 def test_objects_that_cannot_finish_before_the_deadline_are_not_started(s3, bucket, load_handler):
-    put(s3, bucket, "images/2024/cat.jpg", JPEG)
+    put(s3, bucket, "images/sqs/one.jpg", JPEG)
+    handler = load_handler()
+    ref = ObjectRef(bucket, "images/sqs/one.jpg")
+    # Late in an invocation that could have done it: left for a retry, nothing sent.
+    late = pipeline.process(
+        ref, handler.settings, handler.store, time.monotonic() + 1.5, span_s=60.0
+    )
+
+    assert (late.status, late.retryable) == ("failed", True)
+    assert late.reason is not None
+    assert re.fullmatch(
+        rf"not started: [\d,]+ ms left before the Lambda deadline and s3://{bucket}/"
+        r"images/sqs/one.jpg needs up to 3,000 ms; left for a retry",
+        late.reason,
+    ), late.reason
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="copy/").get("KeyCount") == 0
+
+
+def test_objects_that_can_never_finish_within_the_timeout_fail_for_good(s3, bucket, load_handler):
+    # A 6 s function keeps 1.5 s for its reply: 4.5 s for an object. 8 MB may need 4.6 s
+    # (BASE_MS + MS_PER_MB a MB): no retry can give it more, so none is asked for.
+    put(s3, bucket, "images/sqs/one.jpg", JPEG)
+    put(s3, bucket, "images/sqs/two.png", bytes(8_000_000))
     handler = load_handler()
     event = sample_event("sqs-s3.json", bucket)
-    put(s3, bucket, "images/sqs/one.jpg", JPEG)
-    put(s3, bucket, "images/sqs/two.png", images.png())
 
-    result = handler.handler(event, LambdaContext(remaining_ms=1500))
+    result = handler.handler(event, LambdaContext(remaining_ms=6000))
 
-    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == [
-        r["messageId"] for r in event["Records"]
-    ]
-    reason = result["results"][0]["reason"]
-    assert reason.startswith("not started: ") and "before the Lambda deadline" in reason
-    assert s3.list_objects_v2(Bucket=bucket, Prefix="copy/").get("KeyCount") == 0
+    assert result["batchItemFailures"] == []
+    [one, two] = result["results"]
+    assert (one["status"], two["status"]) == ("processed", "failed")
+    assert re.fullmatch(
+        rf"can never finish: s3://{bucket}/images/sqs/two.png \(8,000,000 bytes\) needs up to "
+        r"4,600 ms, and an invocation of this function gives at most 4,[0-9]{3} ms \(its "
+        r"timeout less 1,500 ms kept for the reply\): raise the function's timeout to at least "
+        r"7 s, or lower MAX_INPUT_BYTES and MAX_INPUT_PIXELS",
+        two["reason"],
+    ), two["reason"]
+    assert "retryable" not in two
 
 
 def test_sqs_reports_only_retryable_messages_as_batch_item_failures(

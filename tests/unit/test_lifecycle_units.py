@@ -8,38 +8,73 @@ from typing import Any
 
 import pytest
 
-from app import config, notify, removal
+from app import config, notify, sweep
 from app.model import ObjectRef, Outcome, Output
 
 
-def prefixes(key: str, **env: str) -> list[tuple[str, str]]:
-    return removal.search_prefixes(config.load(env), key)
+def places(key: str, *profiles: dict[str, str]) -> sweep.Places:
+    return sweep.places([config.load(env) for env in profiles or ({},)], key)
 
 
-def test_the_default_template_is_searched_with_one_listing_that_also_holds_the_manifest() -> None:
-    # copy/2024/cat-300.jpg, copy/2024/cat.json: both under one prefix, deeper folders not.
-    assert prefixes("images/2024/cat.jpg") == [("copy/2024/cat", "/")]
-
-
-def test_a_width_before_the_stem_gives_one_listing_per_width_and_the_manifest() -> None:
-    found = prefixes(
-        "images/2024/cat.jpg",
-        OUTPUT_KEY_TEMPLATE="{prefix}{width}/{dir}{stem}.{ext}",
-        RESIZE_WIDTHS="300,600",
+def test_a_delete_asks_only_for_the_keys_its_source_can_have() -> None:
+    found = places("images/2024/cat.jpg")
+    # Each size in every format's extension (the source's format is gone with it).
+    assert found.copies == tuple(
+        f"copy/2024/cat-{w}.{ext}"
+        for w in (300, 600, 900)
+        for ext in ("avif", "gif", "jpg", "png", "webp")
     )
-    assert found == [("copy/2024/cat", "/"), ("copy/300/2024/cat", "/"), ("copy/600/2024/cat", "/")]
+    assert found.manifests == ("copy/2024/cat.json",)
 
 
-def test_a_folder_after_the_stem_lists_without_a_delimiter() -> None:
-    found = prefixes("images/cat.jpg", OUTPUT_KEY_TEMPLATE="{prefix}{stem}/{width}.{ext}")
-    assert found == [("copy/cat", "")]
+def test_every_profile_adds_its_own_keys_once() -> None:
+    found = places(
+        "images/cat.jpg",
+        {"RESIZE_WIDTHS": "300,600"},
+        {"RESIZE_WIDTHS": "600,128x128", "OUTPUT_PREFIX": "thumbs/", "MANIFEST": "off"},
+        {"RESIZE_WIDTHS": "300", "OUTPUT_KEY_TEMPLATE": "{prefix}{width}/{dir}{stem}.{ext}"},
+    )
+    widths = {k.rsplit(".", 1)[0] for k in found.copies}
+    assert widths == {
+        "copy/cat-300",
+        "copy/cat-600",
+        "thumbs/cat-600",
+        "thumbs/cat-128x128",
+        "copy/300/cat",
+    }
+    assert len(found.copies) == 5 * 5  # no key twice
+    # MANIFEST=off: where the default template put one while it was on.
+    assert found.manifests == ("copy/cat.json", "thumbs/cat.json")
+    assert found.prefixes == ("copy/", "thumbs/")
 
 
-def test_a_key_named_by_its_digest_is_searched_under_the_digest_too() -> None:
+def test_a_key_named_by_its_digest_is_asked_for_by_its_digest() -> None:
     key = "images/" + "a" * 1013 + ".jpg"  # 1,024 bytes: too long once copy/ and -300.jpg are added
-    found = prefixes(key)
-    assert [p for p, _ in found if p.startswith("copy/~")] != []
-    assert all(p.startswith("copy/") for p, _ in found)
+    found = places(key)
+    assert len(found.copies) == 15
+    assert all(k.startswith("copy/~") for k in found.copies)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "owned"),
+    [
+        ({"rendition-of": "images/cat.jpg", "source-bucket": "photos"}, True),
+        ({"rendition-of": "images/cat.jpg", "source-bucket": "other"}, False),
+        ({"rendition-of": "images/cat.png", "source-bucket": "photos"}, False),
+        ({"rendition-of": "images/cat.jpg"}, True),  # made before the bucket was recorded
+        ({}, False),
+    ],
+)
+def test_a_copy_is_its_sources_by_bucket_and_key(metadata: dict[str, str], owned: bool) -> None:
+    ref = ObjectRef("photos", "images/cat.jpg")
+    assert sweep.owns(metadata, ref, "photos") is owned
+    # In another output bucket, a copy without its source's bucket is no one's to remove.
+    assert sweep.owns(metadata, ref, "thumbnails") is (owned and "source-bucket" in metadata)
+
+
+def test_a_sources_requests_fit_in_its_share_of_the_connection_pool() -> None:
+    assert sweep.workers(config.load({})) == 4  # 3 copies and the GET
+    assert sweep.workers(config.load({"OUTPUT_FORMATS": "jpeg,webp,avif"})) == sweep.WORKERS
 
 
 def outcome(status: str, **extra: Any) -> Outcome:

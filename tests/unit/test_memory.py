@@ -7,6 +7,7 @@ tests/integration/test_memory_peak.py (bench/memory.py, in fresh processes).
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 import threading
@@ -16,7 +17,8 @@ import images
 import pytest
 import pyvips
 
-from app.errors import InputTooLarge
+from app import decoded, heif_brand
+from app.errors import BadImage, InputTooLarge, TransientError
 from app.imaging import Header, SizeSpec, read_header
 from app.memory import COSTS, MB, MemoryBudget, cost_class, estimate
 
@@ -155,3 +157,67 @@ def test_release_freed_gives_freed_heap_memory_back_to_the_system():
     )
     before, after = map(int, out.stdout.split())
     assert before - after > 100, (before, after)  # of ~180 MB held for reuse
+
+
+# --- what is asked of the budget, and when ------------------------------------------------
+
+
+def test_a_wait_for_memory_ends_at_its_deadline_with_a_sentence():
+    budget = MemoryBudget(100 * MB)
+    with budget.hold(80 * MB, "s3://b/first.jpg"):
+        until = time.monotonic() + 0.2
+        with (
+            pytest.raises(TransientError) as raised,
+            budget.hold(40 * MB, "s3://b/second.jpg", until),
+        ):
+            pass
+        assert time.monotonic() >= until
+    assert str(raised.value) == (
+        "s3://b/second.jpg waited for 40 MB of memory until the Lambda deadline: other "
+        "objects held 80 of 100 MB; left for a retry"
+    )
+    with budget.hold(100 * MB, "s3://b/third.jpg", time.monotonic()):  # all free again
+        pass
+
+
+HEIC_HEAD = struct.pack(">I4s4sI4s4s", 24, b"ftyp", b"heic", 0, b"mif1", b"heic")
+
+
+class Counted:
+    """A stream of `size` bytes that starts like a HEIC photo, counting what is read."""
+
+    def __init__(self, size: int) -> None:
+        self.data = HEIC_HEAD + bytes(size - len(HEIC_HEAD))
+        self.at = 0
+
+    def read(self, n: int) -> bytes:
+        chunk = self.data[self.at : self.at + n]
+        self.at += len(chunk)
+        return chunk
+
+
+def test_a_heic_without_heic_support_is_refused_before_it_is_read_whole(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # the build without the variant
+    stream = Counted(50 * MB)
+
+    with pytest.raises(BadImage, match="this image was built without HEIC support"):
+        decoded.opened(stream.read, len(stream.data), "s3://b/k.heic", 10**8)
+
+    assert stream.at == heif_brand.PEEK_BYTES  # its first bytes only
+
+
+def test_a_heic_claims_its_bytes_before_it_is_read_whole():
+    stream = Counted(5 * MB)
+    claimed: list[tuple[int, int]] = []
+
+    with pytest.raises(BadImage):  # not a real photo past its first box
+        decoded.opened(
+            stream.read,
+            len(stream.data),
+            "s3://b/k.heic",
+            10**8,
+            lambda size: claimed.append((size, stream.at)),
+        )
+
+    assert claimed == [(2 * len(stream.data), heif_brand.PEEK_BYTES)]
+    assert stream.at == len(stream.data)
