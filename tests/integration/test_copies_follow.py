@@ -26,6 +26,7 @@ from app.memory import MB, RESERVED_BYTES
 from app.model import ObjectRef
 
 EXTENSIONS = ("avif", "gif", "jpg", "png", "webp")
+LATER = "0065F1A2B3C4D5E6FA"  # a delete's sequencer, after s3_event's upload (...E6F7)
 
 
 @pytest.fixture
@@ -90,6 +91,32 @@ def test_a_delete_among_2000_sources_costs_a_bounded_number_of_requests(s3, buck
     )
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="copy/")
     assert sum(page["KeyCount"] for page in pages) == 2 * 1999  # every other source's stay
+
+
+def test_a_delete_throttled_half_way_keeps_the_manifest_for_its_retry(s3, bucket, proxied):
+    # The manifest lists the copies of sizes since removed: it goes last, so the retry
+    # finds them too.
+    handler = proxied.start(RESIZE_WIDTHS="300,600,900")
+    s3.put_object(Bucket=bucket, Key="images/cat.jpg", Body=images.jpeg(640, 480))
+    run(handler, s3_event(bucket, ["images/cat.jpg"]))
+    s3.delete_object(Bucket=bucket, Key="images/cat.jpg")
+    narrower = proxied.start(RESIZE_WIDTHS="300,600")  # 900 is no longer configured
+    proxied.proxy.rules["DELETE copy/cat-600"] = "SlowDown"
+
+    with pytest.raises(TransientError) as raised:  # retried by Lambda
+        run(narrower, removed(bucket, "images/cat.jpg", LATER))
+
+    assert str(raised.value) == (
+        "1 of 1 objects failed transiently and will be retried: s3:DeleteObject on "
+        f"s3://{bucket}/copy/cat-600.jpg failed after retries: SlowDown Please reduce your "
+        "request rate."
+    )
+    assert keys(s3, bucket) == ["copy/cat-600.jpg", "copy/cat.json"]
+
+    proxied.proxy.rules.clear()
+    again = run(narrower, removed(bucket, "images/cat.jpg", LATER))
+    assert again["results"][0]["deleted"] == ["copy/cat-600.jpg", "copy/cat.json"]
+    assert keys(s3, bucket) == []
 
 
 # --- a copy is its source's by bucket and key -----------------------------------------------
@@ -317,7 +344,7 @@ def test_a_delete_whose_requests_meet_a_stalled_answer_ends_within_the_deadline(
 
     start = time.monotonic()
     with pytest.raises(TransientError) as raised:  # not SQS: a retryable failure is raised
-        handler.handler(removed(bucket, "images/cat.jpg", "20"), LambdaContext(remaining_ms=6000))
+        handler.handler(removed(bucket, "images/cat.jpg", LATER), LambdaContext(remaining_ms=6000))
     elapsed = time.monotonic() - start
 
     assert elapsed < 6 - deadline.RESERVE_S / 2, elapsed
