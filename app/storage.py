@@ -326,7 +326,15 @@ class S3Store:
             try:
                 page = client.list_object_versions(Bucket=bucket, Prefix=key, **token)
             except (ClientError, BotoCoreError) as error:
-                raise _classify(error, "s3:ListBucketVersions", bucket, key, timeouts) from None
+                failure = _classify(error, "s3:ListBucketVersions", bucket, key, timeouts)
+                if isinstance(failure, AccessDenied):
+                    raise AccessDenied(
+                        f"s3:ListBucketVersions was denied on arn:aws:s3:::{bucket} for the "
+                        f"prefix {key!r}: the function's role needs s3:ListBucketVersions on "
+                        "that bucket for keys under OUTPUT_PREFIX, to remove a deleted "
+                        "source's copies with their versions"
+                    ) from None
+                raise failure from None
             found: list[tuple[Any, bool]] = [(v, False) for v in page.get("Versions", [])]
             found += [(m, True) for m in page.get("DeleteMarkers", [])]
             found.sort(key=lambda item: item[0]["LastModified"], reverse=True)

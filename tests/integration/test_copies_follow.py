@@ -217,6 +217,26 @@ def test_a_versioned_delete_removes_every_version_of_its_copies(s3, bucket, prox
     assert body == b"theirs"
 
 
+def test_a_versioned_delete_without_the_permission_to_list_versions_names_it(s3, bucket, proxied):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    handler = proxied.start(MANIFEST="off")
+    s3.put_object(Bucket=bucket, Key="images/cat.jpg", Body=images.jpeg(640, 480))
+    run(handler, s3_event(bucket, ["images/cat.jpg"]))
+    s3.delete_object(Bucket=bucket, Key="images/cat.jpg")
+    proxied.proxy.rules["GET versions"] = "AccessDenied"  # ?versions: ListObjectVersions
+
+    result = run(handler, removed(bucket, "images/cat.jpg", LATER))
+
+    [outcome] = result["results"]
+    assert (outcome["status"], outcome.get("retryable")) == ("failed", None)
+    assert outcome["reason"] == (
+        f"s3:ListBucketVersions was denied on arn:aws:s3:::{bucket} for the prefix "
+        "'copy/cat-300.jpg': the function's role needs s3:ListBucketVersions on that bucket "
+        "for keys under OUTPUT_PREFIX, to remove a deleted source's copies with their versions"
+    )
+    assert keys(s3, bucket) == [f"copy/cat-{w}.jpg" for w in (300, 600, 900)]
+
+
 # --- a replaced source --------------------------------------------------------------------------
 
 
