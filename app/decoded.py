@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pyvips
 
-from app import animation, carry, heif_brand, imaging, memory
+from app import animation, carry, heif_brand, imaging, jpegdata, memory
 from app.config import Settings
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ class Opened:
     """A source whose header is read and whose pixels are not yet: what `decode` starts from."""
 
     source: pyvips.Source
+    scans: jpegdata.Stream  # what the decoder read of a JPEG's structure
     heic: heic.Heic | None
     header: imaging.Header
     input_bytes: int
@@ -42,7 +43,8 @@ def opened(
     `reserve(size)` is called before a whole object is read into memory (a HEIC: its
     header comes only with all of it), to claim those bytes from the memory budget."""
     peeked = heif_brand.Peeked(read)
-    source = imaging.stream_source(peeked.read)
+    scans = jpegdata.Stream(peeked.read)  # untidy bytes dropped, scans noted (jpegdata.py)
+    source = imaging.stream_source(scans.read)
     hevc = heif_brand.is_hevc(peeked.head)
     heic = _open_heic(peeked, uri, reserve, input_bytes) if hevc else None
     header = (
@@ -50,7 +52,7 @@ def opened(
         if heic
         else imaging.read_header(source, max_pixels, uri, size=input_bytes)
     )
-    return Opened(source, heic, header, input_bytes)
+    return Opened(source, scans, heic, header, input_bytes)
 
 
 def _open_heic(
@@ -80,7 +82,8 @@ def needed(source: Opened, fmts: tuple[str, ...], settings: Settings, uri: str) 
 
 def decode(source: Opened, fmts: tuple[str, ...], settings: Settings, uri: str) -> Decoded:
     """The one decode: every frame of a kept animation, else one image (alpha kept
-    if any format keeps it; each copy without alpha is flattened on its own)."""
+    if any format keeps it; each copy without alpha is flattened on its own); a JPEG
+    whose scans leave part of the picture out is refused (BadImage)."""
     header = source.header
     if animation.kept(header, settings.animation, fmts):
         frames = animation.decode(source.source, header, settings.specs, uri)
@@ -94,6 +97,7 @@ def decode(source: Opened, fmts: tuple[str, ...], settings: Settings, uri: str) 
             source.source, header, settings.specs, uri, flatten=flatten, colour_mode=colour_mode
         )
     )
+    jpegdata.check(source.scans, uri)  # every scan is read by now: the decode holds its pixels
     # Only what the copies may carry stays on it: the wide profile, gain map and rights.
     image = carry.kept(image, hdr=settings.hdr, rights_mode=settings.rights)
     return Decoded(header, image, False)

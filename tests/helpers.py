@@ -7,16 +7,19 @@ import math
 
 import pyvips
 
-from app import imaging
+from app import imaging, jpegdata
 
 
 def decode(
     data: bytes, specs: tuple[imaging.SizeSpec, ...], max_pixels: int = 100_000_000
 ) -> pyvips.Image:
     """The one decode of the pure image core, through a streaming source as in the function."""
-    source = imaging.stream_source(io.BytesIO(data).read)
+    scans = jpegdata.Stream(io.BytesIO(data).read)
+    source = imaging.stream_source(scans.read)
     header = imaging.read_header(source, max_pixels, "test.img")
-    return imaging.decode(source, header, specs, "test.img", flatten=True)
+    image = imaging.decode(source, header, specs, "test.img", flatten=True)
+    jpegdata.check(scans, "test.img")
+    return image
 
 
 def psnr(image: pyvips.Image, ideal: pyvips.Image) -> float:
@@ -35,12 +38,14 @@ def render(
 ) -> list[imaging.Rendition]:
     """The pure image core on bytes, through a streaming source as in the function."""
     specs = specs or tuple(imaging.SizeSpec(w) for w in (300, 600, 900))
-    source = imaging.stream_source(io.BytesIO(data).read)
+    scans = jpegdata.Stream(io.BytesIO(data).read)
+    source = imaging.stream_source(scans.read)
     header = imaging.read_header(source, max_pixels, "test.img")
     out = imaging.output_format(header, fmt)
     image = imaging.decode(
         source, header, specs, "test.img", flatten=not imaging.FORMATS[out].alpha
     )
+    jpegdata.check(scans, "test.img")
     return [imaging.render(image, header, spec, out, quality, crop) for spec in specs]
 
 
