@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import bisect
 import functools
+import hashlib
 import struct
+import threading
 from collections.abc import Callable
 
 import pyvips
@@ -36,10 +38,26 @@ _LUT_TAGS = (b"A2B0", b"A2B1", b"A2B2", b"D2B0", b"D2B1", b"D2B2")
 
 def is_srgb(profile: bytes) -> bool:
     """True when a transform from `profile` to sRGB would leave every colour as it is."""
-    return _is_srgb(bytes(profile))
+    data = bytes(profile)
+    # Keyed on a digest: a profile can be megabytes (LUT profiles up to ~16 MB), and the
+    # cache holds only the answers, not 32 such profiles.
+    digest = hashlib.sha256(data).digest()
+    with _SEEN_LOCK:
+        known = _SEEN.get(digest)
+    if known is None:
+        known = _is_srgb(data)
+        with _SEEN_LOCK:
+            _SEEN[digest] = known
+            while len(_SEEN) > _SEEN_MAX:
+                del _SEEN[next(iter(_SEEN))]  # the oldest answer first
+    return known
 
 
-@functools.lru_cache(maxsize=32)
+_SEEN: dict[bytes, bool] = {}
+_SEEN_LOCK = threading.Lock()
+_SEEN_MAX = 32
+
+
 def _is_srgb(profile: bytes) -> bool:
     shaper = _matrix_trc(profile)
     reference = _reference()

@@ -19,8 +19,15 @@ import pyvips
 
 from app.errors import BadImage
 
-# The decoders' own prefixes in libvips' error buffer (libjpeg's, libtiff's, ...).
-_DECODER = re.compile(r"^(\w+2vips|Vips(Jpeg|Png|Gif|Webp|Tiff|Heif)\w*|vipspng|\w+load):", re.I)
+# The decoders' own prefixes in libvips' error buffer (libjpeg's, libtiff's, ...), as
+# libvips 8.18 writes them too (`webp: unable to parse image`, `heif: Invalid input`,
+# `gifload_source: Unexpected end of GIF source data`); a loader's `load error` is a
+# caller's line, not the decoder's.
+_DECODER = re.compile(
+    r"^(\w+2vips|Vips(Jpeg|Png|Gif|Webp|Tiff|Heif)\w*|vipspng|webp|heif"
+    r"|\w+load(_source|_buffer)?(?!: load error$)):",
+    re.I,
+)
 
 # libvips loader (its source variant, as in `vips-loader`) -> the format messages name.
 ACCEPTED: dict[str, str] = {
@@ -44,6 +51,9 @@ def sniff(source: pyvips.Source) -> str | None:
     """
     found = pyvips.vips_lib.vips_foreign_find_load_source(source.pointer)
     if found == pyvips.ffi.NULL:
+        # libvips wrote "source is not in a known format" to its one error buffer, where
+        # it would stay and come out with the next object's error: take it out now.
+        pyvips.vips_lib.vips_error_clear()
         return None
     return str(pyvips.nickname_find(pyvips.type_from_name(pyvips.ffi.string(found).decode())))
 

@@ -137,3 +137,16 @@ def test_a_16_bit_png_with_an_srgb_profile_is_only_made_8_bit(monkeypatch) -> No
 
     assert (decoded.format, decoded.interpretation) == ("uchar", "srgb")
     assert max_difference(decoded, transformed) <= 1
+
+
+def test_the_answers_are_kept_by_digest_not_by_profile() -> None:
+    # A LUT profile can be megabytes: 40 of them must not stay in memory for the answers.
+    from app import colour
+
+    profiles = [icc.builtin("srgb") + bytes(1_000_000 + n) for n in range(40)]
+    for profile in profiles:
+        colour.is_srgb(profile)
+
+    assert len(colour._SEEN) <= 32
+    assert {len(key) for key in colour._SEEN} == {32}  # sha-256 digests
+    assert is_srgb(icc.builtin("srgb")) is True  # and the answer for a profile is unchanged

@@ -243,3 +243,34 @@ def test_a_reason_names_this_objects_decoder_not_one_that_failed_beside_it() -> 
     )
     # Alone in the buffer, a decoder's lines are what they were.
     assert loaders.why(own, "jpegload_source") == jpeg_line
+
+
+@pytest.mark.parametrize(
+    ("kind", "loader", "line"),
+    [
+        ("webp", "webpload_source", "webp: unable to parse image"),
+        ("gif", "gifload_source", "gifload_source: Unexpected end of GIF source data"),
+    ],
+)
+def test_libvips_8_18s_own_decoder_lines_are_known_and_kept_apart(kind, loader, line) -> None:
+    data, _ = SOURCES[kind]
+    with pytest.raises(pyvips.Error) as raised:  # from a source, as the function reads
+        source = pyvips.Source.new_from_memory(data[: len(data) // 2])
+        pyvips.Image.new_from_source(source, "", fail_on="warning").copy_memory()
+    own = raised.value
+    assert loaders.why(own, loader) == line
+    other = "tiff2vips: read error\nunable to copy to memory"
+
+    for detail in (f"{own.detail}\n{other}", f"{other}\n{own.detail}"):
+        mixed = pyvips.Error(f"unable to call {loader}", detail)
+        assert loaders.why(mixed, loader) == line
+        assert loaders.why(mixed, "tiffload_source") == "tiff2vips: read error"
+
+
+def test_a_failed_sniff_leaves_nothing_in_libvips_error_buffer() -> None:
+    pyvips.vips_lib.vips_error_clear()
+
+    assert loaders.sniff(pyvips.Source.new_from_memory(b"not an image at all")) is None
+
+    # Else its line would come out with the next object's error, as its reason.
+    assert pyvips.ffi.string(pyvips.vips_lib.vips_error_buffer()) == b""
