@@ -15,7 +15,7 @@ from typing import Protocol
 
 import pyvips
 
-from app import imaging, naming, order
+from app import formats, imaging, naming, order
 from app.config import Settings
 from app.decoded import Decoded, Sized
 from app.errors import PermanentError
@@ -65,6 +65,24 @@ def keys(settings: Settings, ref: ObjectRef, fmts: tuple[str, ...]) -> Keys:
             )
             found[spec, fmt] = _under_prefix(key, settings, ref)
     return found
+
+
+def check_sides(
+    settings: Settings, header: imaging.Header, fmts: tuple[str, ...], uri: str
+) -> None:
+    """Refuse, before the decode, a source one of whose copies its encoder cannot make
+    (a side over formats.MAX_SIDE): no copy is made rather than some."""
+    for spec in settings.specs:
+        width, height = spec.fit(header.width, header.height)
+        for fmt in fmts:
+            limit = formats.MAX_SIDE[fmt]
+            if max(width, height) > limit:
+                raise PermanentError(
+                    f"{uri} is {header.width}x{header.height}: its copy at {spec.label} would "
+                    f"be {width}x{height}, over {formats.NAMES[fmt]}'s limit of {limit:,} px a "
+                    f"side; nothing written (a size with a height, such as "
+                    f"{spec.width}x{limit}, keeps every copy within it)"
+                )
 
 
 def manifest_key(settings: Settings, ref: ObjectRef) -> str | None:

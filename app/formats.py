@@ -99,6 +99,14 @@ def equal_quality(fmt: str, jpeg: int) -> int:
     raise ValueError(f"JPEG quality {jpeg} is outside 1..100")
 
 
+# The longest side each encoder writes, as libvips 8.18 found it: webpsave refuses
+# 16,384 (WebP stores 14 bits), heifsave 16,385 (libheif's AV1 limit), jpegsave 65,501
+# (libjpeg-turbo's 65,500), gifsave 65,536 (16 bits); PNG holds 2^31 - 1. Checked per
+# copy before the decode (copies.check_sides), so none is half made.
+MAX_SIDE = {"jpeg": 65_500, "png": 2**31 - 1, "webp": 16_383, "avif": 16_384, "gif": 65_535}
+NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP", "avif": "AVIF", "gif": "GIF"}
+
+
 # AV1 encodes at once in this process, whatever the number of objects and copies in
 # flight: each already runs VIPS_CONCURRENCY threads, so more only add memory (~15 MB
 # each at 900 wide) and no speed.

@@ -212,11 +212,23 @@ def _largest(header: Header, specs: tuple[SizeSpec, ...]) -> tuple[int, int]:
 
 
 def _finished(image: pyvips.Image, flatten: bool, colour_mode: str = "srgb") -> pyvips.Image:
-    """8-bit, sRGB or kept wide (`colour_mode`), flattened onto white if `flatten`, in memory."""
-    image = to_output(image, colour_mode)
+    """8-bit, sRGB or kept wide (`colour_mode`), at most an alpha besides, flattened onto
+    white if `flatten`, in memory."""
+    image = rgb_and_alpha(to_output(image, colour_mode))
     if image.hasalpha() and flatten:
         image = image.flatten(background=[255, 255, 255])
     return image.cast("uchar").copy_memory()
+
+
+def rgb_and_alpha(image: pyvips.Image) -> pyvips.Image:
+    """An sRGB image's three colour bands and its alpha, if any: the bands past those (a
+    TIFF's extra channels: a second alpha, spot colours) are dropped, as every output
+    format and the placeholder hold at most four. The first extra band is the alpha,
+    as TIFF writers list it first (ExtraSamples)."""
+    if image.bands <= 4:
+        return image
+    colour = image.extract_band(0, n=3)
+    return colour.bandjoin(image[3]) if image.hasalpha() else colour
 
 
 def jpeg_shrink(header: Header, width: int, height: int) -> int:

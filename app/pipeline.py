@@ -40,6 +40,7 @@ from app.memory import MemoryBudget
 from app.model import ObjectRef, Outcome, Output
 from app.profiles import Configuration
 from app.storage import Download, Head
+from app.unexpected import unexpected
 
 # What an object may need before it is worth starting: a generous bound on a large
 # photo's GET, decode, encodes and PUTs, so that it never dies half-way.
@@ -110,6 +111,8 @@ def classified(ref: ObjectRef, work: Callable[[dict[str, Any]], Outcome]) -> Out
         return Outcome(ref, "failed", str(error), details=details)
     except TransientError as error:
         return Outcome(ref, "failed", str(error), retryable=True, details=details)
+    except Exception as error:  # noqa: BLE001 - one object's failure is its outcome, never the batch's
+        return unexpected(ref, error, details)
     finally:
         details["total_ms"] = round((time.perf_counter() - start) * 1000, 1)
 
@@ -301,6 +304,7 @@ def _decode(
         _skip_if_up_to_date(job, known, source_format)
     fmts = imaging.output_formats(header, settings.output_formats)
     keys = copies.keys(settings, ref, fmts)
+    copies.check_sides(settings, header, fmts, ref.uri)  # what an encoder would refuse
     needed = decoded.needed(source, fmts, settings, ref.uri)
     _check_decode_time(job, header)
     held.enter_context(budget.hold(max(0, needed - reserved), ref.uri, job.deadline))
