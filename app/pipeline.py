@@ -309,7 +309,10 @@ def _decode(
     _check_decode_time(job, header)
     held.enter_context(budget.hold(max(0, needed - reserved), ref.uri, job.deadline))
     _check_decode_time(job, header)  # again: the wait for memory may have taken the time
-    return _Fetched(decoded.decode(source, fmts, settings, ref.uri), source_format, keys)
+    image = decoded.decode(source, fmts, settings, ref.uri)
+    if source.scans.dropped:  # an untidy JPEG: processed, and said so in its log line
+        clock.record(untidy_bytes=source.scans.dropped)
+    return _Fetched(image, source_format, keys)
 
 
 @contextmanager

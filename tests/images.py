@@ -348,3 +348,32 @@ def heic(
     extra = {"icc_profile": icc} if icc else {}
     pil.save(out, format="HEIF", quality=quality, exif=exif.tobytes(), **extra)
     return out.getvalue()
+
+
+def jpeg_segments(data: bytes) -> list[tuple[int, int]]:
+    """(offset, marker code) of every marker of a JPEG's main image, SOI excluded, EOI
+    included: each is a boundary where a cut leaves whole segments (and scans) before it."""
+    found, i = [], 2
+    while i < len(data):
+        code = data[i + 1]
+        found.append((i, code))
+        if code == 0xD9:
+            return found
+        length = struct.unpack(">H", data[i + 2 : i + 4])[0]
+        i += 2 + length
+        if code == 0xDA:  # entropy-coded data runs to the next marker
+            while not (data[i] == 0xFF and data[i + 1] not in (0x00, *range(0xD0, 0xD8))):
+                i += 1
+    raise AssertionError("no end-of-image marker")
+
+
+def untidy_jpeg(data: bytes, junk: bytes) -> bytes:
+    """`data` with `junk` before every marker that follows a segment (not a scan's data),
+    where libjpeg warns 'N extraneous bytes before marker'."""
+    out, last = bytearray(), 0
+    marks = jpeg_segments(data)
+    for (at, code), (_, previous) in zip(marks[1:], marks, strict=False):
+        if previous != 0xDA and code != 0xD9:
+            out += data[last:at] + junk
+            last = at
+    return bytes(out + data[last:])

@@ -116,3 +116,27 @@ def test_the_same_files_whole_are_processed(s3, bucket, load_handler):
     outcomes = run(load_handler(), bucket, files, s3)
 
     assert {n: o["status"] for n, o in outcomes.items()} == {n: "processed" for n in files}
+
+
+def test_an_untidy_jpeg_gives_the_same_copies_as_its_tidy_self(s3, bucket, load_handler):
+    # Bytes between segments (libjpeg: "N extraneous bytes before marker"), as Photoshop
+    # and older cameras write them: the pixels are all there.
+    tidy = {"baseline.jpg": images.jpeg(1600, 1200), "progressive.jpg": images.progressive_jpeg()}
+    files = {
+        **tidy,
+        **{f"untidy-{name}": images.untidy_jpeg(data, b"\x00\x00") for name, data in tidy.items()},
+    }
+
+    outcomes = run(load_handler(), bucket, files, s3)
+
+    assert {n: o["status"] for n, o in outcomes.items()} == {n: "processed" for n in files}
+    for name in tidy:
+        for width in (300, 600, 900):
+            stem = name.removesuffix(".jpg")
+            made = [
+                s3.get_object(Bucket=bucket, Key=f"copy/damaged/{prefix}{stem}-{width}.jpg")[
+                    "Body"
+                ].read()
+                for prefix in ("", "untidy-")
+            ]
+            assert made[0] == made[1], (name, width)

@@ -17,23 +17,6 @@ from app.errors import BadImage
 EOI = b"\xff\xd9"
 
 
-def segments(data: bytes) -> list[tuple[int, int]]:
-    """(offset, marker code) of every marker of a JPEG's main image, SOI excluded, EOI
-    included: each is a boundary where a cut leaves whole segments (and scans) before it."""
-    found, i = [], 2
-    while i < len(data):
-        code = data[i + 1]
-        found.append((i, code))
-        if code == 0xD9:
-            return found
-        length = struct.unpack(">H", data[i + 2 : i + 4])[0]
-        i += 2 + length
-        if code == 0xDA:  # entropy-coded data runs to the next marker
-            while not (data[i] == 0xFF and data[i + 1] not in (0x00, *range(0xD0, 0xD8))):
-                i += 1
-    raise AssertionError("no end-of-image marker")
-
-
 def process(data: bytes, settings: Settings) -> decoded.Decoded:
     """The function's own decode path: header, then the one decode, as pipeline does."""
     opened = decoded.opened(io.BytesIO(data).read, len(data), "s3://b/k.jpg", 100_000_000)
@@ -50,7 +33,7 @@ BASELINE = bytes(images.upright(640, 480).jpegsave_buffer(Q=85))
 
 
 def test_a_progressive_jpeg_cut_at_each_scan_boundary_is_refused_whatever_follows(settings):
-    scans = [at for at, code in segments(PROGRESSIVE) if code == 0xDA]
+    scans = [at for at, code in images.jpeg_segments(PROGRESSIVE) if code == 0xDA]
     assert len(scans) == 10  # libjpeg's default progression: 10 scans for YCbCr
     assert process(PROGRESSIVE, settings).image.width == 640  # whole, it decodes
 
@@ -83,7 +66,7 @@ def test_a_progressive_jpeg_cut_at_each_scan_boundary_is_refused_whatever_follow
 @pytest.mark.parametrize("data", [BASELINE, PROGRESSIVE], ids=["baseline", "progressive"])
 def test_a_jpeg_cut_at_any_segment_boundary_with_an_end_marker_is_refused(data, settings):
     # Every boundary before the end marker: after the last scan nothing is missing.
-    cuts = [at for at, _ in segments(data)[:-1]]
+    cuts = [at for at, _ in images.jpeg_segments(data)[:-1]]
 
     decoded_at = []
     for at in cuts:
@@ -97,22 +80,10 @@ def test_a_jpeg_cut_at_any_segment_boundary_with_an_end_marker_is_refused(data, 
     assert decoded_at == []
 
 
-def untidy(data: bytes, junk: bytes) -> bytes:
-    """`data` with `junk` before every marker that follows a segment (not a scan's data),
-    where libjpeg warns 'N extraneous bytes before marker'."""
-    out, last = bytearray(), 0
-    marks = segments(data)
-    for (at, code), (_, previous) in zip(marks[1:], marks, strict=False):
-        if previous != 0xDA and code != 0xD9:
-            out += data[last:at] + junk
-            last = at
-    return bytes(out + data[last:])
-
-
 @pytest.mark.parametrize("data", [BASELINE, PROGRESSIVE], ids=["baseline", "progressive"])
 @pytest.mark.parametrize("junk", [b"\x00", b"\x00\x00\x00\x00", b"\xff\x00", b"junk\r\n"])
 def test_bytes_between_segments_are_untidy_not_damaged(data, junk, settings):
-    messy = untidy(data, junk)
+    messy = images.untidy_jpeg(data, junk)
     with pytest.raises(pyvips.Error, match="extraneous bytes before marker"):
         pyvips.Image.jpegload_buffer(messy, fail_on="warning").copy_memory()
 
@@ -138,7 +109,7 @@ def test_a_tidy_stream_passes_byte_for_byte_whatever_the_chunking(data, read_siz
 
 
 def test_untidy_bytes_are_counted_and_dropped_across_chunk_boundaries():
-    messy = untidy(PROGRESSIVE, b"\x00\x00\x00")
+    messy = images.untidy_jpeg(PROGRESSIVE, b"\x00\x00\x00")
     added = len(messy) - len(PROGRESSIVE)
     source = io.BytesIO(messy)
     stream = jpegdata.Stream(lambda n: source.read(min(n, 2)))
