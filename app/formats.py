@@ -133,7 +133,10 @@ def encode(image: pyvips.Image, fmt: str, quality: int, keep: str = "none") -> b
     elif fmt == "webp":
         data = image.webpsave_buffer(Q=quality, keep=keep, effort=WEBP_EFFORT)
     elif fmt == "avif":
-        data = image.heifsave_buffer(Q=quality, keep=keep, compression="av1", effort=AVIF_EFFORT)
+        with _AV1_SLOTS:  # at most as many at once as cores: more add memory, not speed
+            data = image.heifsave_buffer(
+                Q=quality, keep=keep, compression="av1", effort=AVIF_EFFORT
+            )
     elif fmt == "gif":
         data = image.gifsave_buffer(keep=keep)
     else:  # guarded by config validation; a bug if reached

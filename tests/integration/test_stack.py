@@ -16,6 +16,7 @@ from pathlib import Path
 import boto3
 import images
 
+from devtools import stack as stack_module
 from devtools.emulator import INVOKE_PATH
 from devtools.s3server import FAKE_AWS_ENV, free_port
 
@@ -92,6 +93,25 @@ def test_stack_serves_the_readme_flow_and_stops_cleanly() -> None:
             "copy/2024/my photoé.json",
         ]
 
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=FAKE_AWS_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        )
+        queue_url = sqs.get_queue_url(QueueName=stack_module.QUEUE)["QueueUrl"]
+
+        def drained() -> bool:
+            counts = sqs.get_queue_attributes(
+                QueueUrl=queue_url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )["Attributes"]
+            return set(counts.values()) == {"0"}
+
         # An upload under images/ makes its copies by itself; the copies trigger nothing.
         s3.put_object(
             Bucket="image-resizer-local", Key="images/uploads/new photo.png", Body=images.png()
@@ -108,7 +128,9 @@ def test_stack_serves_the_readme_flow_and_stops_cleanly() -> None:
             *(f"copy/uploads/new photo-{w}.png" for w in (300, 600, 900)),
             "copy/uploads/new photo.json",
         ]
-        time.sleep(3)  # time enough for any (wrong) notification about the copies
+        # A (wrong) notification about the copies was queued when they were written:
+        # wait until the queue holds nothing, waiting or in delivery.
+        wait_for(drained, 60, "the queue to be drained")
         delivered = [line for line in lines if line.startswith("delivered")]
         assert delivered[-1].strip() == "delivered 1 message(s): 1 processed, 0 skipped, 0 failed"
         assert sum("1 processed" in line for line in delivered) == 1
@@ -116,7 +138,7 @@ def test_stack_serves_the_readme_flow_and_stops_cleanly() -> None:
         # Deleting the upload deletes its copies, by itself too.
         s3.delete_object(Bucket="image-resizer-local", Key="images/uploads/new photo.png")
         wait_for(lambda: copies() == [], 60, "the copies of the deleted upload to go")
-        time.sleep(3)  # time enough for any (wrong) notification about the deleted copies
+        wait_for(drained, 60, "the queue to be drained")  # and so for the deleted copies
         delivered = [line for line in lines if line.startswith("delivered")]
         assert delivered[-1].strip() == (
             "delivered 1 message(s): 0 processed, 0 skipped, 0 failed, 1 deleted"

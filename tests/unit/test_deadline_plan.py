@@ -25,15 +25,31 @@ def test_worst_case_counts_every_attempt_and_back_off():
     assert Timeouts(connect=0.5, read=1, attempts=1).worst_s == 2
 
 
-@pytest.mark.parametrize("left", [0.5, 0.99, 1.0, 1.7, 2.0, 4.9, 5.0, 14.0, 30.0, 58.5, 166.0, 900])
-def test_the_most_generous_setting_that_fits_is_taken(left):
-    chosen = timeouts_for(left)
+# The time left -> the setting taken, by the worst cases in app/deadline.py's comments
+# (167, 83, 55, 31, 15, 5, 2 and 1 s), written out rather than found by the same rule.
+TAKEN = [
+    (0.5, None),
+    (0.99, None),
+    (1.0, Timeouts(connect=0.25, read=0.5, attempts=1)),
+    (1.7, Timeouts(connect=0.25, read=0.5, attempts=1)),
+    (2.0, Timeouts(connect=0.5, read=1, attempts=1)),
+    (4.9, Timeouts(connect=0.5, read=1, attempts=1)),
+    (5.0, Timeouts(connect=0.5, read=1, attempts=2)),
+    (14.0, Timeouts(connect=0.5, read=1, attempts=2)),
+    (30.0, Timeouts(connect=1, read=2, attempts=3)),
+    (58.5, Timeouts(connect=2, read=8, attempts=4)),
+    (166.0, Timeouts(connect=2, read=15, attempts=4)),
+    (900, Timeouts(connect=5, read=30, attempts=4)),
+]
 
-    fitting = [t for t in LADDER if t.worst_s <= left]
-    if not fitting:
-        assert chosen is None
-        return
-    assert chosen == fitting[0] and chosen.worst_s <= left
+
+@pytest.mark.parametrize(("left", "expected"), TAKEN)
+def test_the_most_generous_setting_that_fits_is_taken(left, expected):
+    assert timeouts_for(left) == expected
+
+
+def test_the_ladders_worst_cases_are_as_its_comments_say():
+    assert [t.worst_s for t in LADDER] == [167, 83, 55, 31, 15, 5, 2, 1]
 
 
 def test_no_deadline_takes_the_most_generous():
@@ -82,9 +98,12 @@ def test_map_until_does_not_start_what_is_queued_past_the_time():
         release.wait(30)
         return n
 
+    before = set(threading.enumerate())
     results = map_until(work, [1, 2, 3], 1, time.monotonic() + 0.2, lambda n: -n)
+    [worker] = set(threading.enumerate()) - before  # the pool's one thread, left behind
     release.set()
-    time.sleep(0.1)
+    worker.join(timeout=10)  # it has done all it ever will: no sleep to guess how long
 
+    assert not worker.is_alive()
     assert results == [-1, -2, -3]
     assert started == [1]  # the queued ones were cancelled, never run
