@@ -213,7 +213,7 @@ def test_transparent_pixels_do_not_bleed_their_colour_into_a_reduced_png() -> No
     reduced = images.load(render(data, (SizeSpec(300),))[0].data)
 
     # The opaque pixels next to the edge stay blue: no red came through the alpha.
-    for x in range(150, 160):
-        r, _, b, a = reduced(x, 50)
-        if a > 0:
-            assert r <= 2 and b >= 250, (x, reduced(x, 50))
+    edge = [reduced(x, 50) for x in range(150, 160)]
+    opaque = [pixel for pixel in edge if pixel[3] > 0]
+    assert len(opaque) >= 5, edge  # the check below is made on real pixels
+    assert all(r <= 2 and b >= 250 for r, _, b, _ in opaque), edge
