@@ -99,3 +99,33 @@ def test_the_pipeline_encodes_each_format_at_its_own_quality(tmp_path: Path) -> 
     old = copies(WEBP_QUALITY="80", AVIF_QUALITY="80")
     assert old[".webp"] != default[".webp"] and old[".avif"] != default[".avif"]
     assert formats.Quality.matching(80) == quality
+
+
+def test_no_more_av1_encodes_run_at_once_than_the_machine_has_cores(monkeypatch) -> None:
+    import os
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyvips
+
+    inside, most, lock = [0], [0], threading.Lock()
+    real = pyvips.Image.heifsave_buffer
+
+    def counted(image: pyvips.Image, **options: object) -> bytes:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        try:
+            return real(image, **options)
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    monkeypatch.setattr(pyvips.Image, "heifsave_buffer", counted, raising=False)
+    picture = images.upright(600, 400)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        made = list(pool.map(lambda _: formats.encode(picture, "avif", 60), range(8)))
+
+    assert len(made) == 8 and all(made)
+    assert 1 <= most[0] <= max(1, os.cpu_count() or 1)
