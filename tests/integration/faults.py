@@ -82,6 +82,7 @@ class FaultProxy:
         self.may_list: Callable[[str, str], bool] | None = None
         self.closing = threading.Event()
         self._lock = threading.Lock()
+        self._hit = threading.Condition(self._lock)  # notified on every hit
 
     def slow_for(self, method: str, path: str) -> Slow | None:
         decoded = unquote(path)
@@ -89,8 +90,14 @@ class FaultProxy:
             if fragment in decoded and slow.method == method:
                 with self._lock:
                     self.hits[fragment] = self.hits.get(fragment, 0) + 1
+                    self._hit.notify_all()
                 return slow
         return None
+
+    def wait_for_hit(self, fragment: str, timeout: float) -> bool:
+        """Block until a request has met the fault at `fragment` (False after `timeout` s)."""
+        with self._hit:
+            return self._hit.wait_for(lambda: self.hits.get(fragment, 0) > 0, timeout)
 
     def wait(self, seconds: float) -> bool:
         """Sleep `seconds`; False if the proxy closed meanwhile (drop the answer)."""
@@ -109,6 +116,7 @@ class FaultProxy:
             if part in decoded and wanted == method:
                 with self._lock:
                     self.hits[fragment] = self.hits.get(fragment, 0) + 1
+                    self._hit.notify_all()
                 return code
         return None
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -313,9 +312,7 @@ def test_a_write_that_a_later_event_overtook_is_dropped(s3, versioned, proxied):
         )
     )
     slow.start()
-    deadline = time.monotonic() + 20
-    while not proxy.hits.get("images/cat.jpg") and time.monotonic() < deadline:
-        time.sleep(0.02)
+    assert proxy.wait_for_hit("images/cat.jpg", 20)  # v1's GET has met the slow answer
     del proxy.slow["images/cat.jpg"]  # v1's GET is held; the next ones are not
     v3 = s3.put_object(Bucket=bucket, Key="images/cat.jpg", Body=images.solid_jpeg(BLUE))
     newer = ObjectRef(bucket, "images/cat.jpg", version=v3["VersionId"], sequencer="30")
