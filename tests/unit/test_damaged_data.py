@@ -274,3 +274,36 @@ def test_a_failed_sniff_leaves_nothing_in_libvips_error_buffer() -> None:
 
     # Else its line would come out with the next object's error, as its reason.
     assert pyvips.ffi.string(pyvips.vips_lib.vips_error_buffer()) == b""
+
+
+def _png_chunks(data: bytes) -> list[tuple[int, bytes]]:
+    """(offset, type) of every chunk after the signature."""
+    found, i = [], 8
+    while i < len(data):
+        length = struct.unpack(">I", data[i : i + 4])[0]
+        found.append((i, data[i + 4 : i + 8]))
+        i += 12 + length
+    return found
+
+
+@pytest.mark.parametrize("interlace", [False, True], ids=["png", "png-interlaced"])
+def test_a_png_cut_at_any_chunk_boundary_before_its_end_is_refused_even_with_iend(interlace):
+    # What libvips guarantees for PNG on its own: libpng checks that the image data's
+    # compressed stream ends (and every chunk's CRC), so a whole IDAT chunk missing is
+    # refused like a cut inside one. Only a cut just before IEND loses nothing.
+    data = bytes(images.upright(1600, 1200).pngsave_buffer(interlace=interlace))
+    chunks = _png_chunks(data)
+    cuts = [at for at, kind in chunks[1:] if kind != b"IEND"]
+    assert [kind for _, kind in chunks].count(b"IDAT") > 3
+
+    decoded = []
+    for at in cuts:
+        try:
+            render(data[:at] + images.END_MARKERS["png"])
+        except BadImage:
+            continue
+        decoded.append(at)
+
+    assert decoded == []
+    [(iend, _)] = [c for c in chunks if c[1] == b"IEND"]
+    assert render(data[:iend] + images.END_MARKERS["png"])  # nothing of the image was cut
