@@ -50,8 +50,11 @@ def test_damaged_uploads_fail_for_good_and_write_nothing(s3, bucket, load_handle
     progressive, _ = SOURCES["jpeg-progressive"]
     tiff, _ = SOURCES["tiff"]
     forged = images.forged_jpeg(10000, 9999)
+    # Cut before its second scan: libjpeg decodes the first (DC only) without a warning.
+    second_scan = [at for at, code in images.jpeg_segments(progressive) if code == 0xDA][1]
     files = {
         "half-and-eoi.jpg": jpeg[: len(jpeg) // 2] + eoi,
+        "progressive-one-scan-and-eoi.jpg": progressive[:second_scan] + eoi,
         "half-progressive-and-eoi.jpg": progressive[: len(progressive) // 2] + eoi,
         "half.tif": tiff[: len(tiff) // 2],
         "matrix.jpg": images.MATRIX_TEXT,
@@ -69,6 +72,10 @@ def test_damaged_uploads_fail_for_good_and_write_nothing(s3, bucket, load_handle
     assert outcomes["half-and-eoi.jpg"]["reason"] == (
         f"{where}/half-and-eoi.jpg could not be decoded "
         "(VipsJpeg: Corrupt JPEG data: premature end of data segment)"
+    )
+    assert outcomes["progressive-one-scan-and-eoi.jpg"]["reason"] == (
+        f"{where}/progressive-one-scan-and-eoi.jpg is damaged: its JPEG scans end before the "
+        "picture is complete (component 1 of 3 lacks coefficients 1-63)"
     )
     assert outcomes["half.tif"]["reason"] == (
         f"{where}/half.tif could not be decoded (tiff2vips: read error)"
