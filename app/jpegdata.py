@@ -16,7 +16,9 @@ picture. So every scan's header (SOS: its components, spectral range Ss..Se and
 successive approximation Ah/Al) is read on the way past, and `incomplete` says which
 component's coefficients were never sent, or never refined to their last bit. libjpeg's
 own encoder refuses to write such a file (jcmaster.c: JERR_MISSING_DATA), so a complete
-photo passes. The check reads headers only: it costs no second decode.
+photo passes. The check reads headers only: it costs no second decode, and the search
+for markers in the scans' data is a C regex search (about 6 ms for a 4 MB photo, within
+the noise of its ~250 ms decode at 900 wide on the corpus photos).
 
 Anything after the end-of-image marker (a trailer, an MPF gain map) passes untouched.
 """
