@@ -174,3 +174,25 @@ def test_an_error_no_step_knows_is_its_objects_outcome(
     assert (bad["status"], bad["reason"]) == ("failed", f"s3://{bucket}/images/bad.jpg {reason}")
     assert [f["itemIdentifier"] for f in reply["batchItemFailures"]] == retried
     assert listed(s3, bucket, "copy/bad.json") == []  # no manifest beside a failed set
+
+
+def test_an_error_no_step_knows_in_a_removal_is_its_objects_outcome(
+    s3, bucket, load_handler, monkeypatch
+):
+    # The removal's own steps (app/removal.py) run inside the same classification.
+    event = sample_event("s3-delete.json", bucket)
+    handler = load_handler()
+    from app import removal
+
+    def broken(settings: Any, key: str) -> list[tuple[str, str]]:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(removal, "search_prefixes", broken)
+    reply = handler.handler(event, LambdaContext())
+
+    [outcome] = reply["results"]
+    assert (outcome["status"], "retryable" in outcome) == ("failed", False)
+    assert outcome["reason"] == (
+        f"s3://{bucket}/{outcome['key']} failed unexpectedly "
+        "(RuntimeError: can't start new thread); not retried"
+    )
