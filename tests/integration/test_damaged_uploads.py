@@ -125,7 +125,7 @@ def test_the_same_files_whole_are_processed(s3, bucket, load_handler):
     assert {n: o["status"] for n, o in outcomes.items()} == {n: "processed" for n in files}
 
 
-def test_an_untidy_jpeg_gives_the_same_copies_as_its_tidy_self(s3, bucket, load_handler):
+def test_an_untidy_jpeg_gives_the_same_copies_as_its_tidy_self(s3, bucket, load_handler, caplog):
     # Bytes between segments (libjpeg: "N extraneous bytes before marker"), as Photoshop
     # and older cameras write them: the pixels are all there.
     tidy = {"baseline.jpg": images.jpeg(1600, 1200), "progressive.jpg": images.progressive_jpeg()}
@@ -137,6 +137,15 @@ def test_an_untidy_jpeg_gives_the_same_copies_as_its_tidy_self(s3, bucket, load_
     outcomes = run(load_handler(), bucket, files, s3)
 
     assert {n: o["status"] for n, o in outcomes.items()} == {n: "processed" for n in files}
+    logged = {
+        r.key.rsplit("/", 1)[-1]: getattr(r, "untidy_bytes", None)
+        for r in caplog.records
+        if r.getMessage() == "object processed"
+    }
+    assert logged == {  # the log line says how many bytes were dropped, and only then
+        **{name: None for name in tidy},
+        **{f"untidy-{n}": len(files[f"untidy-{n}"]) - len(data) for n, data in tidy.items()},
+    }
     for name in tidy:
         for width in (300, 600, 900):
             stem = name.removesuffix(".jpg")
