@@ -23,7 +23,10 @@ METRICS: dict[str, tuple[str, str]] = {
     "InputBytes": ("Bytes", "size of each processed source object"),
     "OutputBytes": ("Bytes", "total size of each processed object's copies"),
     "InputMegapixels": ("None", "pixels of each processed source, in millions"),
-    "ProcessingTime": ("Milliseconds", "time from the start of its work (before the HEAD) to its last PUT, per processed object"),
+    "ProcessingTime": (
+        "Milliseconds",
+        "time from the start of its work (before the HEAD) to its last PUT, per processed object",
+    ),
     "ColdStart": ("Count", "invocations that started a new execution environment"),
 }
 
