@@ -157,10 +157,10 @@ def test_an_error_no_step_knows_is_its_objects_outcome(
     handler = load_handler(OUTPUT_FORMATS="source")
     encode = handler.imaging.formats.encode
 
-    def failing(image: pyvips.Image, fmt: str, quality: int) -> bytes:
+    def failing(image: pyvips.Image, fmt: str, quality: int, **options: Any) -> bytes:
         if fmt == "jpeg":  # the fault: only the JPEG's copies meet it
             raise fault
-        return encode(image, fmt, quality)
+        return encode(image, fmt, quality, **options)
 
     monkeypatch.setattr(handler.imaging.formats, "encode", failing)
 
