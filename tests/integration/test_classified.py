@@ -184,10 +184,10 @@ def test_an_error_no_step_knows_in_a_removal_is_its_objects_outcome(
     handler = load_handler()
     from app import removal
 
-    def broken(settings: Any, key: str) -> list[tuple[str, str]]:
+    def broken(*args: Any, **options: Any) -> Any:
         raise RuntimeError("can't start new thread")
 
-    monkeypatch.setattr(removal, "search_prefixes", broken)
+    monkeypatch.setattr(removal.sweep, "sweep", broken)  # the search for its copies
     reply = handler.handler(event, LambdaContext())
 
     [outcome] = reply["results"]
