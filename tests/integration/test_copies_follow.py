@@ -166,9 +166,7 @@ def test_a_copy_rewritten_while_its_delete_is_on_its_way_stays(s3, bucket, proxi
         target=lambda: result.update(run(handler, removed(bucket, "images/cat.jpg", "20")))
     )
     deleting.start()
-    waited = time.monotonic() + 20
-    while not proxy.hits.get("copy/cat-300.jpg") and time.monotonic() < waited:
-        time.sleep(0.02)  # until the DELETE is held at the proxy
+    assert proxy.wait_for_hit("copy/cat-300.jpg", 20)  # the DELETE is held at the proxy
     newer = copy_of(bucket, "images/cat.jpg") | {naming.SOURCE_SEQUENCER: "30"}
     s3.put_object(Bucket=bucket, Key="copy/cat-300.jpg", Body=b"newer", Metadata=newer)
     deleting.join(timeout=30)
