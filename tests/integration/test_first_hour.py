@@ -231,3 +231,46 @@ def test_every_python_entry_points_help_exits_0_and_changes_nothing(
     assert len(done.stdout.split()) > 5, done.stdout  # it says what it does
     assert _snapshot(repo_copy) == before
     assert list(tmp_path.iterdir()) == []
+
+
+# -- CI installs the browser the gallery test needs -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ci", "has_chromium", "installs"),
+    [("true", False, True), ("true", True, False), ("", False, False)],
+    ids=["ci-without-chromium", "ci-with-chromium", "not-ci"],
+)
+def test_ci_installs_chromium_only_when_it_is_missing(
+    tmp_path: Path, ci: str, has_chromium: bool, installs: bool
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    shutil.copytree(ROOT / ".ci", repo / ".ci")
+    (repo / "scripts" / "test.sh").write_text('#!/bin/sh\necho "test.sh $*" >> "$CALLS"\n')
+    (repo / "scripts" / "test.sh").chmod(0o755)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tools = ["apt-get", "chromium"] if has_chromium else ["apt-get"]
+    for tool in tools:  # each records its call
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> "$CALLS"\n')
+        (bin_dir / tool).chmod(0o755)
+    for tool in ("timeout", "dirname"):  # what .ci/run needs besides bash's builtins
+        (bin_dir / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
+    calls = tmp_path / "calls"
+
+    done = subprocess.run(
+        [shutil.which("bash") or "/bin/bash", str(repo / ".ci" / "run")],
+        env={"PATH": str(bin_dir), "CALLS": str(calls), "CI": ci},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert calls.read_text().splitlines() == (
+        ["apt-get -qq update", "apt-get -qq install -y --no-install-recommends chromium"]
+        if installs
+        else []
+    ) + ["test.sh "]
