@@ -384,7 +384,8 @@ Local stack ready (Ctrl-C stops it).
   S3 API         {endpoint}      bucket {bucket}, sample image at {key!r}
   Lambda invoke  http://{lambda_address}{INVOKE_PATH}
 
-Invoke with the sample event (every sample in events/ works: its objects exist):
+Invoke with the sample event (every sample in events/ works: its objects exist, a
+delete sample's copies too):
   curl -XPOST "http://{lambda_address}{INVOKE_PATH}" -d @events/s3-put.json
 See the copies, from any terminal (the local S3 API takes these fake credentials):
   export {" ".join(f"{k}={v}" for k, v in FAKE_AWS_ENV.items() if k != "AWS_SESSION_TOKEN")}

@@ -3,6 +3,7 @@ port, a bad `--out`, and `--help` on every entry point."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -11,14 +12,17 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import images
 import pytest
 from localstack import ROOT, running_stack, wait_for
 
+from devtools.emulator import INVOKE_PATH
 from devtools.s3server import FAKE_AWS_ENV, free_port
 
 # -- Ctrl-C ------------------------------------------------------------------------------
@@ -274,3 +278,52 @@ def test_ci_installs_chromium_only_when_it_is_missing(
         if installs
         else []
     ) + ["test.sh "]
+
+
+# -- the delete samples show a delete --------------------------------------------------
+
+
+def test_invoking_a_delete_sample_deletes_the_copies_the_stack_made_for_it() -> None:
+    from devtools.stack import sample_objects
+
+    with running_stack() as stack:
+        stack.ready()
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=stack.s3,
+            region_name="us-east-1",
+            aws_access_key_id=FAKE_AWS_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        )
+        invoke = f"http://127.0.0.1:{stack.ports['LAMBDA_PORT']}{INVOKE_PATH}"
+        banner = "".join(stack.lines)
+        for name, folder, stem in (
+            ("s3-delete.json", "2024", "old cat"),
+            ("eventbridge-object-deleted.json", "eventbridge", "old photo"),
+        ):
+            [(bucket, key)] = sample_objects()[name]
+            assert key == f"images/{folder}/{stem}.jpg"
+            assert f"-d @events/{name}" in banner
+            copies = [f"copy/{folder}/{stem}-{w}.jpg" for w in (300, 600, 900)]
+            made = [*copies, f"copy/{folder}/{stem}.json"]
+            assert _keys(s3, bucket, f"copy/{folder}/{stem}") == made  # made at start-up
+            assert _keys(s3, bucket, key) == []  # and the source is gone, as deleted
+
+            reply = _post(invoke, (ROOT / "events" / name).read_bytes())
+            assert (reply["deleted"], reply["processed"], reply["failed"]) == (1, 0, 0), reply
+            assert sorted(reply["results"][0]["deleted"]) == made
+            assert _keys(s3, bucket, f"copy/{folder}/{stem}") == []
+
+            again = _post(invoke, (ROOT / "events" / name).read_bytes())
+            assert (again["deleted"], again["skipped"]) == (0, 1), again
+
+
+def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return sorted(o["Key"] for o in listed)
+
+
+def _post(url: str, body: bytes) -> Any:
+    request = urllib.request.Request(url, data=body, method="POST")
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read())
