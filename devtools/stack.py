@@ -1,7 +1,7 @@
 """The main job on embedded defaults, on loopback with no AWS account: a local S3 API,
 the function behind a Lambda Runtime API emulator, and uploads that trigger it.
 
-    python -m devtools.stack [--s3-port 4566] [--lambda-port 9000]
+    python -m devtools.stack [--s3-port 4566] [--lambda-port 9000] [--gallery-port 8321]
 
 0. the function's configuration (renditions.toml, or RENDITIONS_CONFIG, and the
    environment) is checked first: a bad file or variable stops the stack with the
@@ -16,9 +16,14 @@ the function behind a Lambda Runtime API emulator, and uploads that trigger it.
    SQS queue (so a deleted upload's copies go too), which
    is delivered to the function as Lambda's SQS event source would: batches of up
    to 10 messages, failed items (batchItemFailures) left on the queue for a retry,
-   and moved to a dead-letter queue after MAX_RECEIVES deliveries
+   and moved to a dead-letter queue after MAX_RECEIVES deliveries; the objects that the
+   delete samples name have their copies made, then are deleted, before this wiring
+5. a gallery page on 127.0.0.1:8321 (devtools/gallery.py): each source's copies, its
+   placeholder and an `<img srcset>`, read from (1)
 
-Ctrl-C (or SIGTERM) stops everything and leaves no process behind.
+A port that cannot be listened on stops the stack first, in one line naming its
+variable, with exit status 2. Ctrl-C (or SIGTERM) stops the parts in the reverse order,
+quietly, and leaves no process behind.
 """
 
 from __future__ import annotations
