@@ -49,6 +49,8 @@ def start_stack(env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str], 
             str(s3_port),
             "--lambda-port",
             str(lambda_port),
+            "--gallery-port",
+            str(free_port()),  # not the default: another stack may hold it
         ],
         cwd=ROOT,
         env=env,
