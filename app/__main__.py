@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -79,6 +80,10 @@ def _resize(args: argparse.Namespace, configuration: profiles.Configuration) -> 
             file=sys.stderr,
         )
         return 2
+    problem = usable_folder(args.out)
+    if problem:
+        print(f"error: --out {args.out}: {problem}", file=sys.stderr)
+        return 2
     store = LocalStore(refs, args.out, settings.output_prefix)
     with ThreadPoolExecutor(max_workers=settings.object_concurrency) as pool:
         outcomes = list(
@@ -92,6 +97,21 @@ def _resize(args: argparse.Namespace, configuration: profiles.Configuration) -> 
     for outcome in outcomes:
         print(_line(refs[outcome.ref.key], outcome, store))
     return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def usable_folder(folder: Path) -> str | None:
+    """None once `folder` exists (made if missing) and takes a new file; else why not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except FileExistsError:
+        return "a file is there, not a folder"
+    except NotADirectoryError:
+        return "cannot be made: a file stands where one of its parent folders would be"
+    except OSError as error:
+        return f"cannot be written ({error.strerror})"
+    return None
 
 
 def _line(path: Path, outcome: Outcome, store: LocalStore) -> str:

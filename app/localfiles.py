@@ -59,10 +59,15 @@ class LocalStore:
     ) -> None:
         del bucket, content_type, cache_control, metadata  # S3 attributes; files have none
         path = self.output_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial")
-        partial.write_bytes(data)
-        partial.replace(path)  # atomic: a reader never sees half a file
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_bytes(data)
+            partial.replace(path)  # atomic: a reader never sees half a file
+        except OSError as error:
+            # A full disk, a folder made read-only or a file in the way since the start:
+            # this file's failure, reported on its line, not a traceback for the run.
+            raise PermanentError(f"{path} cannot be written: {error.strerror}") from None
 
     def output_path(self, key: str) -> Path:
         """Where `put` writes `key`: always inside `out_dir`, else PermanentError."""

@@ -100,4 +100,7 @@ def _head(s3: Any, key: str) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] in (["-h"], ["--help"]):
+        print(__doc__)
+    else:
+        main()

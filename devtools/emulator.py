@@ -162,6 +162,9 @@ class Emulator:
             env=env,
             stdout=self.output,
             stderr=subprocess.STDOUT if self.output else None,
+            # Out of the terminal's process group: Ctrl-C reaches the stack, which stops
+            # the runtime itself, in order, instead of each part dying on its own.
+            start_new_session=True,
         )
         self.process = process
         threading.Thread(target=self._watch, args=(process, self.generation), daemon=True).start()

@@ -14,7 +14,8 @@ does what `docker build` would do with the Dockerfile's own lines, read by
    `COPY` lines copy what `.dockerignore` lets in, and the `RUN` lines run in bash with
    the image's variables, and their literal absolute paths, pointing into the scratch root;
 3. **run**: `python -m awslambdaric CMD` from the task root, with nothing else on its
-   path, through the Runtime API emulator (`replay.emulator()`).
+   path, through the Runtime API emulator (`replay.emulator()`); the command runs
+   `events/s3-put.json` through it against a local S3 server (`run_sample`).
 
 Build arguments replay a variant (`python -m devtools.replay --build-arg HEIC=on`): they
 override the ARG defaults wherever the lines use them, and of a RUN line's
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import re
 import shlex
@@ -40,6 +42,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 from devtools import dockerfile
 from devtools.dockerfile import Dockerfile
@@ -430,8 +433,59 @@ def replayed(
         yield replay
 
 
+def report(replay: Replay) -> list[str]:
+    """What a replay shows, a line each: the distributions resolved per platform, CMD
+    checked in the task root, its size, and `events/s3-put.json` run through CMD's
+    runtime from the task root against a local S3 server (ReplayError if it fails)."""
+    lines = [
+        f"{arch}: {len(files)} distributions: " + ", ".join(f.name for f in files)
+        for arch, files in replay.resolved.items()
+    ]
+    problem = handler_defined(replay.task_root, replay.image.cmd)
+    if problem:
+        raise ReplayError(problem)
+    lines.append(f"CMD {replay.image.cmd}: defined in the task root")
+    lines.append(f"task root: {tree_bytes(replay.task_root) / 1e6:.1f} MB")
+    lines.append(run_sample(replay))
+    return lines
+
+
+def run_sample(replay: Replay) -> str:
+    """`events/s3-put.json` through the task root's runtime, on a moto server on loopback
+    holding a generated image at the key it names; one line saying what was made."""
+    import boto3  # here: the rest of the replay needs no AWS SDK
+
+    from devtools.s3server import FAKE_AWS_ENV, free_port, moto_server
+    from devtools.stack import sample_image
+
+    event = json.loads((dockerfile.ROOT / "events" / "s3-put.json").read_text())
+    [record] = event["Records"]
+    bucket, key = record["s3"]["bucket"]["name"], unquote_plus(record["s3"]["object"]["key"])
+    with moto_server(free_port()) as endpoint:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=FAKE_AWS_ENV["AWS_DEFAULT_REGION"],
+            aws_access_key_id=FAKE_AWS_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        )
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key=key, Body=sample_image(key))
+        env = {**FAKE_AWS_ENV, "AWS_ENDPOINT_URL": endpoint, "AWS_LAMBDA_FUNCTION_TIMEOUT": "60"}
+        with replay.emulator(env) as emulator:
+            body, failed = emulator.invoke(json.dumps(event).encode())
+        reply = json.loads(body or b"{}")
+        if failed or reply.get("processed") != 1:
+            raise ReplayError(f"events/s3-put.json through the task root's runtime: {reply}")
+        outputs = reply["results"][0]["outputs"]
+        for output in outputs:  # in S3, not only in the reply
+            s3.head_object(Bucket=bucket, Key=output["key"])
+    made = ", ".join(f"{o['key']} ({o['width']}x{o['height']})" for o in outputs)
+    return f"events/s3-put.json through {replay.image.cmd[0]} from the task root: {made}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Replay the build, resolve both platforms, and print what the image would hold."""
+    """Replay the build, resolve both platforms, run the sample event, and print each."""
     parser = argparse.ArgumentParser(
         prog="python -m devtools.replay", description=__doc__.splitlines()[0]
     )
@@ -446,11 +500,8 @@ def main(argv: list[str] | None = None) -> int:
     build_args = dict(arg.partition("=")[::2] for arg in args.build_arg)
     try:
         with replayed(build_args=build_args) as replay:
-            for arch, files in replay.resolved.items():
-                print(f"{arch}: {len(files)} distributions: " + ", ".join(f.name for f in files))
-            problem = handler_defined(replay.task_root, replay.image.cmd)
-            print(f"CMD {replay.image.cmd}: " + (problem or "defined in the task root"))
-            print(f"task root: {tree_bytes(replay.task_root) / 1e6:.1f} MB")
+            for line in report(replay):
+                print(line, flush=True)
     except ReplayError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -40,6 +40,9 @@ def moto_server(
         stderr=subprocess.DEVNULL if quiet else None,
         # AWS-managed IAM policies (AWSLambdaBasicExecutionRole, ...) exist, as in AWS.
         env={**os.environ, **FAKE_AWS_ENV, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
+        # Out of the terminal's process group: a Ctrl-C stops its user first, then it
+        # (a delivery thread whose S3 server died under it printed a traceback).
+        start_new_session=True,
     )
     try:
         _wait_ready(endpoint, process, timeout)

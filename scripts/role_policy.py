@@ -90,6 +90,9 @@ def policy(
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] in (["-h"], ["--help"]):
+        print(__doc__)
+        sys.exit(0)
     if len(sys.argv) not in (6, 7):
         sys.exit(__doc__.splitlines()[2])
     print(json.dumps(policy(*sys.argv[1:])))

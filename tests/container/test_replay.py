@@ -11,6 +11,7 @@ local S3 server. What it cannot prove is listed in the README (Container image).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -169,6 +170,20 @@ def test_s3_put_event_through_the_runtime_from_the_task_root(
         assert head["ContentType"] == "image/jpeg"
         copy = images.load(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
         assert copy.width == width
+
+
+def test_the_replay_command_reports_each_step_the_readme_names(built: replay.Replay) -> None:
+    # `python -m devtools.replay` prints these lines: main() is replayed() + report().
+    lines = replay.report(built)
+
+    assert [line.split(":")[0] for line in lines[:2]] == list(replay.ARCHES)
+    assert lines[2] == f"CMD {IMAGE.cmd}: defined in the task root"
+    assert re.fullmatch(r"task root: \d+\.\d MB", lines[3]), lines[3]
+    assert lines[4] == (
+        f"events/s3-put.json through {IMAGE.cmd[0]} from the task root: "
+        + ", ".join(f"copy/2024/my photoé-{w}.jpg ({w}x{w * 2 // 3})" for w in (300, 600, 900))
+    )
+    assert len(lines) == 5
 
 
 def test_the_replay_catches_an_install_line_with_no_distribution(

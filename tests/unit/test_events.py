@@ -38,8 +38,8 @@ def load(name: str) -> dict:
         ("s3-batch-v1.json", "batch", ["images/backfill/old photo.jpg"]),
         ("s3-batch-v2.json", "batch", ["images/backfill/new.png"]),
         ("s3-test-event.json", "test", []),
-        ("s3-delete.json", "s3", ["images/2024/cat.jpg"]),
-        ("eventbridge-object-deleted.json", "eventbridge", ["images/eventbridge/cat photo.jpg"]),
+        ("s3-delete.json", "s3", ["images/2024/old cat.jpg"]),
+        ("eventbridge-object-deleted.json", "eventbridge", ["images/eventbridge/old photo.jpg"]),
     ],
 )
 def test_every_sample_event(name: str, source: str, keys: list[str]) -> None:
@@ -112,7 +112,7 @@ def test_removals_in_every_wrapping_become_remove_refs_with_their_sequencer(
 
     [ref] = events.parse(wrapped(event, how)).refs
     assert (ref.key, ref.action, ref.sequencer) == (
-        "images/2024/cat.jpg",
+        "images/2024/old cat.jpg",
         "remove",
         "0065F1A2B3C4D5E6FA",
     )
