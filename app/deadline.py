@@ -36,7 +36,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -162,13 +162,31 @@ def map_until(
     workers: int,
     until: float,
     late: Callable[[T], R],
+    unstarted: Callable[[T, RuntimeError], R],
 ) -> list[R]:
     """`fn` over `items` on `workers` threads, in order; `late(item)` for each not done by
-    `until` (a `time.monotonic()` value). Threads still busy then are left behind."""
+    `until` (a `time.monotonic()` value). Threads still busy then are left behind.
+
+    `unstarted(item, error)` for an item whose thread could not be started (the process
+    is out of threads or memory): that item fails alone, the others run.
+    """
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    futures: list[Future[R] | RuntimeError] = []
     try:
-        futures = [pool.submit(fn, item) for item in items]
-        done, _ = wait(futures, timeout=max(0.0, until - time.monotonic()))
+        for item in items:
+            try:
+                futures.append(pool.submit(fn, item))
+            except RuntimeError as error:  # "can't start new thread"
+                futures.append(error)
+        running = [f for f in futures if isinstance(f, Future)]
+        done, _ = wait(running, timeout=max(0.0, until - time.monotonic()))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-    return [f.result() if f in done else late(item) for f, item in zip(futures, items, strict=True)]
+    return [
+        unstarted(item, f)
+        if isinstance(f, RuntimeError)
+        else f.result()
+        if f in done
+        else late(item)
+        for f, item in zip(futures, items, strict=True)
+    ]

@@ -80,6 +80,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         settings.object_concurrency,
         stop,
         pipeline.unfinished,
+        pipeline.unstarted,
     )
     for outcome in flat:
         _log(outcome)

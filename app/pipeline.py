@@ -429,6 +429,16 @@ def unfinished(ref: ObjectRef) -> Outcome:
     )
 
 
+def unstarted(ref: ObjectRef, error: RuntimeError) -> Outcome:
+    """The outcome of an object whose thread could not be started (out of threads)."""
+    return Outcome(
+        ref,
+        "failed",
+        f"not started: no thread could be started for {ref.uri} ({error}); left for a retry",
+        retryable=True,
+    )
+
+
 def _check_size(ref: ObjectRef, size: int | None, settings: Settings) -> None:
     if size is not None and size > settings.max_input_bytes:
         raise InputTooLarge(

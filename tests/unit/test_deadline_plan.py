@@ -81,7 +81,7 @@ def test_map_until_reports_what_is_late_and_leaves_its_thread_behind():
         return f"done {n}"
 
     start = time.monotonic()
-    results = map_until(work, [1, 2, 3], 2, start + 0.5, lambda n: f"late {n}")
+    results = map_until(work, [1, 2, 3], 2, start + 0.5, lambda n: f"late {n}", _unstarted)
     elapsed = time.monotonic() - start
     release.set()
 
@@ -99,7 +99,7 @@ def test_map_until_does_not_start_what_is_queued_past_the_time():
         return n
 
     before = set(threading.enumerate())
-    results = map_until(work, [1, 2, 3], 1, time.monotonic() + 0.2, lambda n: -n)
+    results = map_until(work, [1, 2, 3], 1, time.monotonic() + 0.2, lambda n: -n, _unstarted)
     [worker] = set(threading.enumerate()) - before  # the pool's one thread, left behind
     release.set()
     worker.join(timeout=10)  # it has done all it ever will: no sleep to guess how long
@@ -107,3 +107,38 @@ def test_map_until_does_not_start_what_is_queued_past_the_time():
     assert not worker.is_alive()
     assert results == [-1, -2, -3]
     assert started == [1]  # the queued ones were cancelled, never run
+
+
+def _unstarted(n: int, error: RuntimeError) -> str:
+    raise AssertionError(f"every thread starts here ({n}: {error})")
+
+
+def test_map_until_fails_alone_an_item_whose_thread_cannot_start(monkeypatch):
+    # The second thread the pool asks for cannot start (a process out of threads):
+    # that item fails alone; the first thread still does the others.
+    started = []
+    gate = threading.Event()
+    real_start = threading.Thread.start
+
+    def start(thread: threading.Thread) -> None:
+        if started:
+            gate.set()  # the first thread may go on now
+            raise RuntimeError("can't start new thread")
+        started.append(thread)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+
+    def work(n: int) -> str:
+        gate.wait(5)  # holds the first thread, so the pool asks for a second
+        return f"done {n}"
+
+    def unstarted(n: int, error: RuntimeError) -> str:
+        return f"unstarted {n}: {error}"
+
+    results = map_until(work, [1, 2, 3], 3, time.monotonic() + 10, lambda n: f"late {n}", unstarted)
+    assert results == [
+        "done 1",
+        "unstarted 2: can't start new thread",
+        "unstarted 3: can't start new thread",
+    ]
