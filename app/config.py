@@ -39,6 +39,7 @@ DEFAULTS: dict[str, str] = {
     "COLOUR": "keep",  # a wide-gamut source's copies stay wide; srgb: every copy sRGB
     "HDR": "keep",  # a gain map (Ultra HDR) goes into JPEG copies; drop: SDR only
     "RIGHTS": "keep",  # creator and copyright go into copies; none: no metadata at all
+    "SOURCE_BUCKETS": "",  # empty: any bucket an event names (the local CLI, older deployments)
 }
 
 OUTPUT_FORMATS = formats.CHOICES
@@ -52,6 +53,8 @@ _NAMESPACE = re.compile(r"^[A-Za-z0-9.\-_/#: ]{1,255}$")
 _BUS_NAME = r"[A-Za-z0-9./_\-]{1,256}"
 _BUS_ARN = rf"arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{{12}}:event-bus/{_BUS_NAME}"
 _BUS = re.compile(rf"^(?:{_BUS_NAME}|{_BUS_ARN})$")
+# S3's rule for a general purpose bucket's name (3-63 lowercase letters, digits, '.', '-').
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +83,20 @@ class Settings:
     colour: str = "keep"  # COLOUR (app/carry.py)
     hdr: str = "keep"  # HDR
     rights: str = "keep"  # RIGHTS
+    source_buckets: tuple[str, ...] = ()  # SOURCE_BUCKETS; empty: any bucket
 
     def output_bucket_for(self, source_bucket: str) -> str:
         """Where the copies of an object from `source_bucket` go."""
         return self.output_bucket or source_bucket
+
+    def foreign(self, bucket: str) -> str | None:
+        """Why an event naming `bucket` is refused (not in SOURCE_BUCKETS), or None."""
+        if not self.source_buckets or bucket in self.source_buckets:
+            return None
+        return (
+            f"bucket {bucket!r} is not a source: SOURCE_BUCKETS lists "
+            f"{', '.join(self.source_buckets)}; nothing read or written"
+        )
 
     def conflict_in(self, source_bucket: str) -> str | None:
         """Why copies of objects from `source_bucket` cannot be written, or None.
@@ -170,6 +183,14 @@ def load(environ: Mapping[str, str]) -> Settings:
         "",
     )
 
+    source_buckets = check(
+        "SOURCE_BUCKETS",
+        _bucket_names,
+        "comma-separated S3 bucket names (3-63 lowercase letters, digits, '.' or '-'), "
+        "or empty for any bucket",
+        (),
+    )
+
     source_prefix, output_prefix = get("SOURCE_PREFIX"), get("OUTPUT_PREFIX")
     output_bucket = get("OUTPUT_BUCKET") or None
     problems.extend(
@@ -224,6 +245,7 @@ def load(environ: Mapping[str, str]) -> Settings:
         colour=colour,
         hdr=hdr,
         rights=rights,
+        source_buckets=source_buckets,
     )
 
 
@@ -306,6 +328,13 @@ def _namespace(raw: str) -> str:
     if not _NAMESPACE.match(raw) or raw.startswith("AWS/"):
         raise ValueError(raw)
     return raw
+
+
+def _bucket_names(raw: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in raw.split(",")) if raw else ()
+    if not all(_BUCKET.match(name) for name in names):
+        raise ValueError(raw)
+    return names
 
 
 def _event_bus(raw: str) -> str:

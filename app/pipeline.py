@@ -118,11 +118,14 @@ def classified(ref: ObjectRef, work: Callable[[dict[str, Any]], Outcome]) -> Out
 
 
 def guard(ref: ObjectRef, settings: Settings | Configuration) -> str:
-    """The bucket of `ref`'s copies; Skip if the key is not one to act on (not under
-    SOURCE_PREFIX, or a copy of ours, whatever profile made it: the recursion guard).
-    No request is made."""
+    """The bucket of `ref`'s copies; PermanentError if its bucket is not in SOURCE_BUCKETS,
+    Skip if the key is not one to act on (not under SOURCE_PREFIX, or a copy of ours,
+    whatever profile made it: the recursion guard). No request is made."""
     configuration = settings if isinstance(settings, Configuration) else Configuration.of(settings)
-    # OUTPUT_BUCKET and SOURCE_PREFIX are global: one bucket, one source prefix.
+    # SOURCE_BUCKETS, OUTPUT_BUCKET and SOURCE_PREFIX are global: every profile's the same.
+    foreign = configuration.default.foreign(ref.bucket)
+    if foreign:
+        raise PermanentError(f"{ref.uri} refused: {foreign}")
     out_bucket = configuration.default.output_bucket_for(ref.bucket)
     reason = naming.skip_reason_any(
         ref.key,
@@ -215,11 +218,11 @@ def _run(
 
 def _check(job: _Job) -> str:
     """The copies' bucket, once the object passes every check that needs no request."""
+    out_bucket = guard(job.ref, job.configuration)
     for profile in job.configuration.profiles.values():
         conflict = profile.conflict_in(job.ref.bucket)
         if conflict:
             raise PermanentError(conflict)
-    out_bucket = guard(job.ref, job.configuration)
     _check_size(job.ref, job.ref.size, job.settings)  # from the event: refuse before any request
     _check_time(job.ref, job.ref.size, job.deadline, job.span_s)
     return out_bucket

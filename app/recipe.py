@@ -1,13 +1,17 @@
 """What a copy is made with beyond its key: one short tag, recorded on every copy.
 
 A copy's key says its size and format; the tag says the rest: the quality, the crop,
-the animation rule, what copies carry (COLOUR, HDR, RIGHTS) and the encoders' own
-settings. The up-to-date check (app/freshness.py) trusts a copy only if it carries the
-tag of the running configuration, so a change of QUALITY, CROP, ANIMATION, COLOUR, HDR
-or RIGHTS, or an upgrade that encodes differently, has the copies made again at the
-source's next event (or a backfill) instead of keeping the old ones as they are. With
-profiles (app/profiles.py), each copy carries the tag of the settings of the profile
-that made it.
+A copy's key says its size and format; the tag says the rest: the quality, the crop,
+the animation rule, what copies carry (COLOUR, HDR, RIGHTS), the encoders' own
+settings, the sizes configured (the largest of them, which depends on each image's
+shape when boxes are listed, sets the scale the source is decoded at, and so every
+copy's pixels) and the output formats (which the manifest lists). The up-to-date check
+(app/freshness.py) trusts a copy only if it carries the tag of the running
+configuration, so a change of QUALITY, CROP, ANIMATION, COLOUR, HDR, RIGHTS,
+RESIZE_WIDTHS or OUTPUT_FORMATS, or an upgrade that encodes differently, has the copies
+made again at the source's next event (or a backfill) instead of keeping the old ones
+as they are. With profiles (app/profiles.py), each copy carries the tag of the settings
+of the profile that made it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ def tag(settings: Settings) -> str:
         settings.colour,
         settings.hdr,
         settings.rights,
+        sorted(spec.label for spec in settings.specs),
         formats.WEBP_EFFORT,
         formats.AVIF_EFFORT,
     )

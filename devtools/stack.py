@@ -241,7 +241,12 @@ def main(argv: list[str] | None = None) -> int:
         with moto_server(args.s3_port) as endpoint:
             source_prefix = configuration.default.source_prefix
             bucket, key, queue_url = prepare(endpoint)
-            env = {"AWS_ENDPOINT_URL": endpoint, **FAKE_AWS_ENV}
+            env = {
+                "AWS_ENDPOINT_URL": endpoint,
+                **FAKE_AWS_ENV,
+                # As deploy sets it: the bucket wired to the function is its one source.
+                "SOURCE_BUCKETS": os.environ.get("SOURCE_BUCKETS", bucket),
+            }
             with Emulator("app.handler.handler", port=args.lambda_port, env=env) as emulator:
                 staged = stage_deletes(emulator, endpoint)
                 notify_uploads(endpoint, bucket, queue_url, source_prefix)

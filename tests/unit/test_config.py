@@ -204,3 +204,27 @@ def test_the_overlap_check_applies_when_output_bucket_is_the_source_bucket() -> 
         "function again"
     )
     assert config.load({}).conflict_in("photos") is None
+
+
+def test_source_buckets_names_the_only_buckets_acted_on() -> None:
+    settings = config.load({"SOURCE_BUCKETS": " photos , avatars.example "})
+
+    assert settings.source_buckets == ("photos", "avatars.example")
+    assert settings.foreign("photos") is None
+    assert settings.foreign("elsewhere") == (
+        "bucket 'elsewhere' is not a source: SOURCE_BUCKETS lists photos, avatars.example; "
+        "nothing read or written"
+    )
+    # Empty (the default): no restriction, as before the setting existed.
+    assert config.load({}).foreign("anything") is None
+
+
+def test_a_bad_source_bucket_name_is_refused_at_load() -> None:
+    with pytest.raises(ConfigError) as raised:
+        config.load({"SOURCE_BUCKETS": "photos,Not_A_Bucket"})
+
+    assert str(raised.value) == (
+        "invalid configuration (1 problem): invalid SOURCE_BUCKETS 'photos,Not_A_Bucket': "
+        "expected comma-separated S3 bucket names (3-63 lowercase letters, digits, '.' or '-'), "
+        "or empty for any bucket"
+    )

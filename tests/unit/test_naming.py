@@ -197,7 +197,12 @@ def test_the_recipe_tag_follows_every_setting_that_changes_the_pixels_and_nothin
         ("AVIF_QUALITY", "50"),
         ("CROP", "centre"),
         ("ANIMATION", "keep"),
+        # The largest size sets the decode's scale, so every copy's pixels (issue 22).
+        ("RESIZE_WIDTHS", "300,600,1200"),
+        ("RESIZE_WIDTHS", "300,600"),
     ):
         assert recipe.tag(config.load({name: value})) != base, name
-    # Where copies go, and which, is in their keys; the tag does not repeat it.
-    assert recipe.tag(config.load({"RESIZE_WIDTHS": "100", "MANIFEST": "off"})) == base
+    # Where copies go is in their keys; the tag does not repeat it. The order the sizes
+    # are listed in changes no copy.
+    unchanged = {"RESIZE_WIDTHS": "900,600,300", "MANIFEST": "off", "OUTPUT_PREFIX": "out/"}
+    assert recipe.tag(config.load(unchanged)) == base
