@@ -183,12 +183,13 @@ def load(environ: Mapping[str, str]) -> Settings:
         "",
     )
 
+    any_bucket: tuple[str, ...] = ()
     source_buckets = check(
         "SOURCE_BUCKETS",
         _bucket_names,
         "comma-separated S3 bucket names (3-63 lowercase letters, digits, '.' or '-'), "
         "or empty for any bucket",
-        (),
+        any_bucket,
     )
 
     source_prefix, output_prefix = get("SOURCE_PREFIX"), get("OUTPUT_PREFIX")

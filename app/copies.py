@@ -15,19 +15,21 @@ from typing import Protocol
 
 import pyvips
 
-from app import formats, imaging, naming, order
+from app import formats, imaging, naming
 from app.config import Settings
 from app.decoded import Decoded, Sized
 from app.errors import PermanentError
 from app.model import ObjectRef, Output
+from app.storage import CopyHead
 
 Keys = Mapping[tuple[imaging.SizeSpec, str], str]
 
 
 class Writer(Protocol):
-    """Where copies are written, and a copy's metadata read (None if there is none)."""
+    """Where copies are written (each over what the key held when it was read, see
+    app/storage.py), and what a key holds read (None if nothing)."""
 
-    def copy_metadata(self, bucket: str, key: str) -> dict[str, str] | None: ...
+    def existing(self, bucket: str, key: str) -> CopyHead | None: ...
 
     def put(
         self,
@@ -38,6 +40,7 @@ class Writer(Protocol):
         content_type: str,
         cache_control: str,
         metadata: dict[str, str],
+        replacing: str | None,
     ) -> None: ...
 
 
@@ -62,6 +65,7 @@ def keys(settings: Settings, ref: ObjectRef, fmts: tuple[str, ...]) -> Keys:
                 output_prefix=settings.output_prefix,
                 width=spec.label,
                 ext=imaging.FORMATS[fmt].extension,
+                source_bucket=ref.bucket,
             )
             found[spec, fmt] = _under_prefix(key, settings, ref)
     return found
@@ -90,7 +94,11 @@ def manifest_key(settings: Settings, ref: ObjectRef) -> str | None:
     if settings.manifest_template is None:
         return None
     key = naming.manifest_key(
-        settings.manifest_template, ref.key, settings.source_prefix, settings.output_prefix
+        settings.manifest_template,
+        ref.key,
+        settings.source_prefix,
+        settings.output_prefix,
+        ref.bucket,
     )
     return _under_prefix(key, settings, ref)
 
@@ -108,15 +116,16 @@ def _under_prefix(key: str, settings: Settings, ref: ObjectRef) -> str:
 def write(
     decoded: Decoded,
     keys: Keys,
-    ref: ObjectRef,
     bucket: str,
     metadata: dict[str, str],
     settings: Settings,
     store: Writer,
     before: Callable[[str], None],
+    found: Mapping[str, CopyHead | None],
 ) -> Written:
-    """Every copy of `decoded` at its key in `bucket`; `before(key)` runs before each
-    copy is made (it raises to stop there)."""
+    """Every copy of `decoded` at its key in `bucket`, each written over what `found`
+    says the key held when it was checked (so never over a copy written since);
+    `before(key)` runs before each copy is made (it raises to stop there)."""
 
     def write_one(
         job: tuple[imaging.SizeSpec, str], image: pyvips.Image
@@ -126,9 +135,9 @@ def write(
         start = time.perf_counter()
         rendition = imaging.encode(image, spec, fmt, settings.quality.of(fmt))
         encoded = time.perf_counter()
-        if ref.sequencer is not None:  # a later event may have written it meanwhile
-            existing = store.copy_metadata(bucket, keys[job])
-            order.check_not_stale(ref, bucket, {keys[job]: existing})
+        # A later event may have written the key since it was checked: the write is
+        # conditional on what the check saw, and then fails, left for a retry.
+        seen = found.get(keys[job])
         store.put(
             bucket,
             keys[job],
@@ -136,6 +145,7 @@ def write(
             content_type=rendition.content_type,
             cache_control=settings.cache_control,
             metadata=metadata,
+            replacing=None if seen is None else seen.etag,
         )
         output = Output(
             keys[job],

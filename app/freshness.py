@@ -10,11 +10,13 @@ guess costs a GET, never a wrong skip.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from app import naming
 from app.formats import FORMATS
+from app.storage import CopyHead
 
 # Extensions and Content-Types of what `source` keeps; anything else becomes JPEG.
 _BY_EXTENSION = {
@@ -35,9 +37,10 @@ _BY_CONTENT_TYPE = {fmt.content_type: name for name, fmt in FORMATS.items()} | {
 
 
 class CopyReader(Protocol):
-    """Reads the user metadata of an existing copy (None if it is absent or unreadable)."""
+    """Reads an existing copy's ETag and metadata (None if there is none; raises if the
+    read fails)."""
 
-    def copy_metadata(self, bucket: str, key: str) -> dict[str, str] | None: ...
+    def existing(self, bucket: str, key: str) -> CopyHead | None: ...
 
 
 def likely_source_format(key: str, content_type: str) -> str:
@@ -49,17 +52,20 @@ def likely_source_format(key: str, content_type: str) -> str:
     return _BY_CONTENT_TYPE.get(content_type.split(";")[0].strip().lower(), "jpeg")
 
 
-def read_copies(
-    store: CopyReader, bucket: str, keys: list[str]
-) -> dict[str, dict[str, str] | None]:
-    """Each copy's metadata (None where there is none), read at once: one HEAD per key."""
+def read_copies(store: CopyReader, bucket: str, keys: list[str]) -> dict[str, CopyHead | None]:
+    """What each key holds now (None where nothing), read at once: one HEAD per key."""
     with ThreadPoolExecutor(max_workers=max(1, len(keys))) as pool:
-        found = list(pool.map(lambda key: store.copy_metadata(bucket, key), keys))
+        found = list(pool.map(lambda key: store.existing(bucket, key), keys))
     return dict(zip(keys, found, strict=True))
 
 
+def metadata_of(found: Mapping[str, CopyHead | None]) -> dict[str, dict[str, str] | None]:
+    """Each key's metadata (None where nothing is), as the checks of copies read it."""
+    return {key: None if copy is None else copy.metadata for key, copy in found.items()}
+
+
 def current(
-    copies: dict[str, dict[str, str] | None],
+    copies: Mapping[str, dict[str, str] | None],
     etag: str,
     source_format: str,
     wanted: tuple[str, ...],

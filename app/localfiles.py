@@ -7,7 +7,7 @@ from pathlib import Path
 
 from app.errors import PermanentError
 from app.model import ObjectRef
-from app.storage import Download, Head
+from app.storage import CopyHead, Download, Head
 
 
 class LocalStore:
@@ -42,10 +42,18 @@ class LocalStore:
         stat = os.fstat(body.fileno())
         return Download(ref, stat.st_size, _etag(stat), "", {}, body)
 
-    def copy_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
+    def existing(self, bucket: str, key: str) -> CopyHead | None:
         """Files carry no metadata: local copies are always made again."""
         del bucket, key
         return None
+
+    def delete(
+        self, bucket: str, key: str, version: str | None = None, etag: str | None = None
+    ) -> bool:
+        """Remove a written file (never asked: `existing` finds none)."""
+        del bucket, version, etag
+        self.output_path(key).unlink(missing_ok=True)
+        return True
 
     def put(
         self,
@@ -56,8 +64,10 @@ class LocalStore:
         content_type: str,
         cache_control: str,
         metadata: dict[str, str],
+        replacing: str | None = None,
     ) -> None:
-        del bucket, content_type, cache_control, metadata  # S3 attributes; files have none
+        # S3 attributes and conditions; files have none (one command writes them at a time).
+        del bucket, content_type, cache_control, metadata, replacing
         path = self.output_path(key)
         partial = path.with_name(f".{path.name}.partial")
         try:

@@ -7,6 +7,12 @@ Template placeholders (OUTPUT_KEY_TEMPLATE):
     {stem}    the file name without its last extension       cat
     {width}   the size as written in RESIZE_WIDTHS           300, or 128x128 for a box
     {ext}     the output format's extension                  jpg, png, webp, avif, gif
+    {source_ext}  the source file's own extension, as written    jpg, PNG (empty without one)
+    {bucket}  the source's bucket                            photos
+
+The default template leaves out {source_ext} and {bucket} to keep keys short and as
+they always were; two sources that would share a key are refused (app/identity.py),
+and these two placeholders are how a template tells such sources apart.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import hashlib
 from string import Formatter
 from urllib.parse import quote
 
-PLACEHOLDERS = ("prefix", "dir", "stem", "width", "ext")
+PLACEHOLDERS = ("prefix", "dir", "stem", "width", "ext", "source_ext", "bucket")
 
 # User metadata written on every rendition. Its presence is also the marker that
 # the recursion guard looks for, so a copy is never resized again.
@@ -49,10 +55,21 @@ MAX_VERSION_VALUE = 128
 
 
 def output_key(
-    template: str, *, source_key: str, source_prefix: str, output_prefix: str, width: str, ext: str
+    template: str,
+    *,
+    source_key: str,
+    source_prefix: str,
+    output_prefix: str,
+    width: str,
+    ext: str,
+    source_bucket: str = "",
 ) -> str:
     """The key for one rendition of `source_key` (which must be under `source_prefix`)."""
-    fields = {**source_fields(source_key, source_prefix, output_prefix), "width": width, "ext": ext}
+    fields = {
+        **source_fields(source_key, source_prefix, output_prefix, source_bucket),
+        "width": width,
+        "ext": ext,
+    }
     key = render(template, fields)
     if len(key.encode()) > MAX_KEY_BYTES or escape_reason(key, output_prefix):
         # Too long once the prefix and suffix are added, or a '.'/'..' folder or name
@@ -62,22 +79,35 @@ def output_key(
     return key
 
 
-def source_fields(source_key: str, source_prefix: str, output_prefix: str) -> dict[str, str]:
-    """The placeholders that come from the source: {prefix}, {dir} and {stem}."""
+def source_fields(
+    source_key: str, source_prefix: str, output_prefix: str, source_bucket: str = ""
+) -> dict[str, str]:
+    """The placeholders that come from the source: {prefix}, {dir}, {stem}, {source_ext}
+    and {bucket}."""
     relative = source_key.removeprefix(source_prefix)
     folder, _, filename = relative.rpartition("/")
-    stem, dot, _ = filename.rpartition(".")
+    stem, dot, extension = filename.rpartition(".")
     if not dot or not stem:  # "README" or ".jpg": keep the whole name
-        stem = filename
-    return {"prefix": output_prefix, "dir": f"{folder}/" if folder else "", "stem": stem}
+        stem, extension = filename, ""
+    return {
+        "prefix": output_prefix,
+        "dir": f"{folder}/" if folder else "",
+        "stem": stem,
+        "source_ext": extension,
+        "bucket": source_bucket,
+    }
 
 
 def digest_fields(source_key: str) -> dict[str, str]:
-    """What stands in for {dir} and {stem} when the key made of them would not do."""
-    return {"dir": "", "stem": "~" + hashlib.sha256(source_key.encode()).hexdigest()[:32]}
+    """What stands in for {dir}, {stem} and {source_ext} when the key made of them would
+    not do (the digest is of the whole key, extension included)."""
+    digest = "~" + hashlib.sha256(source_key.encode()).hexdigest()[:32]
+    return {"dir": "", "stem": digest, "source_ext": ""}
 
 
-def manifest_key(template: str, source_key: str, source_prefix: str, output_prefix: str) -> str:
+def manifest_key(
+    template: str, source_key: str, source_prefix: str, output_prefix: str, source_bucket: str = ""
+) -> str:
     """The key of the manifest of `source_key` (MANIFEST_KEY_TEMPLATE; {ext} is `json`)."""
     return output_key(
         template,
@@ -86,6 +116,7 @@ def manifest_key(template: str, source_key: str, source_prefix: str, output_pref
         output_prefix=output_prefix,
         width="",
         ext="json",
+        source_bucket=source_bucket,
     )
 
 
@@ -145,6 +176,7 @@ def rendition_metadata(
     source_version: str | None = None,
     source_sequencer: str | None = None,
     recipe: str | None = None,
+    source_bucket: str | None = None,
 ) -> dict[str, str]:
     """User metadata for a rendition: ASCII (the key %-encoded), within S3's 2 KB.
 
@@ -164,6 +196,8 @@ def rendition_metadata(
         metadata[SOURCE_SEQUENCER] = source_sequencer
     if recipe is not None:  # 12 hex digits
         metadata[RECIPE] = recipe
+    if source_bucket is not None:  # S3's bucket names: at most 63 ASCII characters
+        metadata[SOURCE_BUCKET] = source_bucket
     return metadata
 
 

@@ -2,7 +2,7 @@
 
 `process` never raises for a bad object: every path ends in an `Outcome` whose
 status says what happened and whose `retryable` flag says whether trying again
-can help. The store is anything with `head`, `open`, `copy_metadata` and `put`
+can help. The store is anything with `head`, `open`, `existing`, `put` and `delete`
 (S3 or local files). A source is only opened (GET) once its HEAD says there is
 work to do: a re-delivered event costs HEADs, not a download.
 
@@ -10,13 +10,21 @@ Given a Configuration of several profiles (app/profiles.py), the recursion guard
 every profile's copies; the rules choose a profile by the key before the HEAD, and the
 object's `profile` metadata, read by the HEAD, may choose another before anything else
 depends on it.
+
+The checks run in this order: what needs no request (bucket, prefix, time left);
+the HEAD, then the current-version check before anything else the HEAD or the event
+tells (so a stale event for an empty object that was replaced is skipped, not
+failed); the size; the copies' HEADs (whose source each key holds, app/identity.py;
+a later event's; up to date). What the copies' HEADs saw is what the writes replace
+(conditional PUTs, app/storage.py). A set being remade first loses its manifest, which
+is written again last: a manifest is only ever beside the finished set it lists.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -27,6 +35,7 @@ from app import (
     follow,
     formats,
     freshness,
+    identity,
     imaging,
     manifest,
     naming,
@@ -39,7 +48,7 @@ from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientE
 from app.memory import MemoryBudget
 from app.model import ObjectRef, Outcome, Output
 from app.profiles import Configuration
-from app.storage import Download, Head
+from app.storage import CopyHead, Download, Head
 from app.unexpected import unexpected
 
 # What an object may need before it is worth starting: a generous bound on a large
@@ -57,11 +66,16 @@ UNLIMITED = MemoryBudget(None)
 
 
 class Store(copies.Writer, Protocol):
-    """Where sources are read from and renditions written to (`put`, `copy_metadata`)."""
+    """Where sources are read from and renditions written to (`put`, `existing`), and a
+    stale manifest withdrawn (`delete`)."""
 
     def head(self, ref: ObjectRef) -> Head: ...
 
     def open(self, ref: ObjectRef, head: Head) -> Download: ...
+
+    def delete(
+        self, bucket: str, key: str, version: str | None = None, etag: str | None = None
+    ) -> bool: ...
 
 
 def process(
@@ -174,6 +188,7 @@ class _Known:
     out_bucket: str
     head: Head
     guess: str  # the format `source` keeps it in, guessed before any GET (app/freshness.py)
+    found: Mapping[str, CopyHead | None]  # what the keys of the guess's copies hold now
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +198,7 @@ class _Fetched:
     image: decoded.Decoded
     source_format: str
     keys: copies.Keys
+    found: Mapping[str, CopyHead | None]  # what the keys (and manifest's) hold now
 
 
 def _run(
@@ -201,7 +217,9 @@ def _run(
         ref.version,
         ref.sequencer,
         recipe.tag(job.settings),
+        source_bucket=ref.bucket,
     )
+    _withdraw_manifest(job, known, fetched)
     outputs = _write_copies(job, known, fetched, metadata, clock)
     follow.other_formats(
         ref,
@@ -223,8 +241,10 @@ def _check(job: _Job) -> str:
         conflict = profile.conflict_in(job.ref.bucket)
         if conflict:
             raise PermanentError(conflict)
-    _check_size(job.ref, job.ref.size, job.settings)  # from the event: refuse before any request
-    _check_time(job.ref, job.ref.size, job.deadline, job.span_s)
+    # The event's size is not checked here, nor used for the time it needs: the object
+    # may have been replaced since (an empty placeholder, then the upload). The HEAD's
+    # size is, after the current-version check.
+    _check_time(job.ref, None, job.deadline, job.span_s)
     return out_bucket
 
 
@@ -251,10 +271,10 @@ def _head(
     _check_size(ref, head.size, job.settings)
     _check_time(ref, head.size, job.deadline, job.span_s)
     clock.record(input_bytes=head.size)
-    known = _Known(out_bucket, head, freshness.likely_source_format(ref.key, head.content_type))
-    _skip_if_up_to_date(job, known, known.guess)
+    guess = freshness.likely_source_format(ref.key, head.content_type)
+    found = _skip_if_up_to_date(job, out_bucket, head, guess)
     clock.lap("check_ms")
-    return job, known
+    return job, _Known(out_bucket, head, guess, found)
 
 
 def _fetch(
@@ -303,8 +323,9 @@ def _decode(
     header = source.header
     clock.record(width=header.width, height=header.height, loader=header.loader)
     source_format = imaging.output_format(header, "source")
+    found = known.found
     if source_format != known.guess:  # the guess was wrong: check the copies that would be made
-        _skip_if_up_to_date(job, known, source_format)
+        found = _skip_if_up_to_date(job, known.out_bucket, known.head, source_format)
     fmts = imaging.output_formats(header, settings.output_formats)
     keys = copies.keys(settings, ref, fmts)
     copies.check_sides(settings, header, fmts, ref.uri)  # what an encoder would refuse
@@ -315,7 +336,7 @@ def _decode(
     image = decoded.decode(source, fmts, settings, ref.uri)
     if source.scans.dropped:  # an untidy JPEG: processed, and said so in its log line
         clock.record(untidy_bytes=source.scans.dropped)
-    return _Fetched(image, source_format, keys)
+    return _Fetched(image, source_format, keys, found)
 
 
 @contextmanager
@@ -337,12 +358,12 @@ def _write_copies(
     written = copies.write(
         fetched.image,
         fetched.keys,
-        job.ref,
         known.out_bucket,
         metadata,
         job.settings,
         job.store,
         before=lambda key: job.check_left(f"writing {key}"),
+        found=fetched.found,
     )
     clock.lap("encode_upload_ms")
     # Per-rendition sums: they overlap, so they may add up to more than the lap above.
@@ -350,6 +371,15 @@ def _write_copies(
         encode_ms=round(written.encode_s * 1000, 1), upload_ms=round(written.upload_s * 1000, 1)
     )
     return written.outputs
+
+
+def _withdraw_manifest(job: _Job, known: _Known, fetched: _Fetched) -> None:
+    """Delete the manifest of the set about to be remade (only that very object): until
+    the new one is written after the last copy, no manifest says the set is finished."""
+    manifest_key = copies.manifest_key(job.settings, job.ref)
+    seen = None if manifest_key is None else fetched.found.get(manifest_key)
+    if manifest_key is not None and seen is not None:
+        job.store.delete(known.out_bucket, manifest_key, etag=seen.etag)
 
 
 def _write_manifest(
@@ -380,27 +410,34 @@ def _write_manifest(
         content_type=manifest.CONTENT_TYPE,
         cache_control=job.settings.cache_control,
         metadata=metadata,
+        replacing=None,  # any earlier one was withdrawn before the copies: made anew
     )
     clock.record(manifest=manifest_key)
     clock.lap("manifest_ms")
 
 
-def _skip_if_up_to_date(job: _Job, known: _Known, source_format: str) -> None:
-    """Skip if every copy `source_format` gives (and the manifest) was made from this
-    ETag, or if any was made for a later event of the key."""
+def _skip_if_up_to_date(
+    job: _Job, out_bucket: str, head: Head, source_format: str
+) -> Mapping[str, CopyHead | None]:
+    """What each key `source_format` gives (and the manifest's) holds now; refuse a key
+    holding another source's copy; skip if any was made for a later event of the key,
+    or if all were made from this ETag with these settings."""
     settings = job.settings
     fmts = formats.resolve(settings.output_formats, source_format)
     keys = list(copies.keys(settings, job.ref, fmts).values())
     manifest_key = copies.manifest_key(settings, job.ref)
     if manifest_key is not None:  # a manifest missing or older than the copies: make both
         keys.append(manifest_key)
-    found = freshness.read_copies(job.store, known.out_bucket, keys)
-    job.seen.copies.update(found)  # the formats its copies record (follow.other_formats)
-    order.check_not_stale(job.ref, known.out_bucket, found)  # made for a later event of this key
+    found = freshness.read_copies(job.store, out_bucket, keys)
+    metadata = freshness.metadata_of(found)
+    job.seen.copies.update(metadata)  # the formats its copies record (follow.other_formats)
+    identity.check(job.ref, out_bucket, metadata, settings, manifest_key)  # another's copies
+    order.check_not_stale(job.ref, out_bucket, metadata)  # made for a later event of this key
     tag = recipe.tag(settings)
-    if freshness.current(found, known.head.etag, source_format, settings.output_formats, tag):
+    if freshness.current(metadata, head.etag, source_format, settings.output_formats, tag):
         also = ", and the manifest" if manifest_key else ""
-        raise Skip(f"up to date: every copy already exists for ETag {known.head.etag}{also}")
+        raise Skip(f"up to date: every copy already exists for ETag {head.etag}{also}")
+    return found
 
 
 def _check_time(

@@ -11,6 +11,13 @@ metadata: enough to skip it), then `open`, a GET of that very version (VersionId
 else If-Match on the ETag). A source's copies are checked with `copy_head` (a manifest
 read whole with `read_copy`), their versions listed with `versions`, and removed with
 `delete` (app/sweep.py).
+
+Copies are written conditionally (`put`'s `replacing`): over the very copy the
+up-to-date check saw (If-Match on its ETag), or only where there was none
+(If-None-Match: *). Two attempts that race (an older and a newer version of a
+source, or a retry and a late PUT of an attempt given up on) cannot interleave their
+copies: the one that writes second finds the key changed and is left for a retry,
+which reads the new state and decides again.
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ if TYPE_CHECKING:
 
 _GONE = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
 _CHANGED = {"PreconditionFailed", "412"}
+# A conditional PUT lost: the key changed (412), another conditional write to it was in
+# flight (409), or the copy it was to replace is gone (If-Match on a missing key: 404).
+_WRITE_LOST = _CHANGED | {"ConditionalRequestConflict", "409", "NoSuchKey", "404"}
 _DENIED = {
     "AccessDenied",
     "403",
@@ -262,17 +272,20 @@ class S3Store:
             read_timeout=timeouts.read,
         )
 
-    def copy_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
-        """The user metadata of an existing copy; None if absent or unreadable.
+    def existing(self, bucket: str, key: str) -> CopyHead | None:
+        """The copy at `key` (ETag and metadata), or None if there is none; a failed
+        HEAD raises (retryable), never taken for "absent".
 
-        Reading it needs s3:GetObject on the output prefix; without that permission
-        (or on any error) the copy is simply made again, which is always correct.
+        A 403 with no reason is the exception: without s3:ListBucket S3 answers so for
+        a missing key, and the role may lack s3:GetObject on OUTPUT_PREFIX. It counts as
+        absent, and the write that follows is the guard: `put` with `replacing=None`
+        creates the key only if it does not exist, so an unreadable copy is never
+        overwritten (its PUT fails and is left for a retry).
         """
         try:
-            found = self.copy_head(bucket, key)
-        except ResizerError:
+            return self.copy_head(bucket, key)
+        except AccessDenied:
             return None
-        return None if found is None else found.metadata
 
     def copy_head(self, bucket: str, key: str, version: str | None = None) -> CopyHead | None:
         """An existing copy's metadata and version (`version`: that one); None if there is
@@ -377,9 +390,14 @@ class S3Store:
         content_type: str,
         cache_control: str,
         metadata: dict[str, str],
+        replacing: str | None,
     ) -> None:
-        """Write one rendition in a single PUT, so a reader never sees half of it."""
+        """Write one rendition in a single PUT, so a reader never sees half of it: over
+        the object whose ETag is `replacing`, or (None) only if the key holds nothing."""
         client, timeouts = self._client("s3:PutObject", bucket, key)
+        condition: dict[str, Any] = (
+            {"IfMatch": f'"{replacing}"'} if replacing is not None else {"IfNoneMatch": "*"}
+        )
         try:
             client.put_object(
                 Bucket=bucket,
@@ -388,8 +406,18 @@ class S3Store:
                 ContentType=content_type,
                 CacheControl=cache_control,
                 Metadata=metadata,
+                **condition,
             )
-        except (ClientError, BotoCoreError) as error:
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in _WRITE_LOST:
+                raise TransientError(
+                    f"s3://{bucket}/{key} changed while this attempt wrote "
+                    f"{metadata.get('rendition-of', 'it')!r}'s copies (another attempt wrote "
+                    "it first); left for a retry, which decides again"
+                ) from None
+            raise _classify(error, "s3:PutObject", bucket, key, timeouts) from None
+        except BotoCoreError as error:
             raise _classify(error, "s3:PutObject", bucket, key, timeouts) from None
 
 

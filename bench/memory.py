@@ -252,8 +252,11 @@ class MemoryStore:
         data = self.objects[ref.key]
         return Download(ref, len(data), "etag", "application/octet-stream", {}, io.BytesIO(data))
 
-    def copy_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
+    def existing(self, bucket: str, key: str) -> None:
         return None
+
+    def delete(self, bucket: str, key: str, **condition: object) -> None:
+        self.written.pop(key, None)
 
     def put(self, bucket: str, key: str, data: bytes, **attributes: object) -> None:
         self.written[key] = len(data)

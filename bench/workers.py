@@ -77,8 +77,11 @@ class MemoryStore:
 
         return Download(ref, len(self.data), "etag", "image/jpeg", {}, io.BytesIO(self.data))
 
-    def copy_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
+    def existing(self, bucket: str, key: str) -> None:
         return None
+
+    def delete(self, bucket: str, key: str, **condition: object) -> None:
+        self.written.pop(key, None)
 
     def put(self, bucket: str, key: str, data: bytes, **attributes: object) -> None:
         self.written[key] = data

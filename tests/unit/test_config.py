@@ -76,7 +76,8 @@ def test_boxes_and_widths_mix() -> None:
         (
             {"OUTPUT_FORMATS": "jpeg,webp", "OUTPUT_KEY_TEMPLATE": "{prefix}{dir}{stem}-{width}"},
             "invalid OUTPUT_KEY_TEMPLATE '{prefix}{dir}{stem}-{width}': expected a key template "
-            "using only {prefix}, {dir}, {stem}, {width}, {ext} as plain placeholders (no "
+            "using only {prefix}, {dir}, {stem}, {width}, {ext}, {source_ext}, {bucket} as "
+            "plain placeholders (no "
             "attribute, index, conversion or format spec), starting with {prefix} and "
             "containing {stem} and {width} and {ext}, with no '.' or '..' path segment",
         ),
@@ -105,7 +106,7 @@ def test_boxes_and_widths_mix() -> None:
         (
             {"OUTPUT_KEY_TEMPLATE": "{prefix}{name}.{ext}"},
             "invalid OUTPUT_KEY_TEMPLATE '{prefix}{name}.{ext}': expected a key template using "
-            "only {prefix}, {dir}, {stem}, {width}, {ext}",
+            "only {prefix}, {dir}, {stem}, {width}, {ext}, {source_ext}, {bucket}",
         ),
         ({"OUTPUT_KEY_TEMPLATE": "{prefix}{stem}.{ext}"}, "containing {stem} and {width}"),
         ({"OUTPUT_KEY_TEMPLATE": "thumbs/{stem}-{width}.{ext}"}, "starting with {prefix}"),
@@ -124,7 +125,8 @@ def test_boxes_and_widths_mix() -> None:
         (
             {"OUTPUT_KEY_TEMPLATE": "{prefix}../../{stem}-{width}.{ext}"},
             "invalid OUTPUT_KEY_TEMPLATE '{prefix}../../{stem}-{width}.{ext}': expected a key "
-            "template using only {prefix}, {dir}, {stem}, {width}, {ext} as plain placeholders "
+            "template using only {prefix}, {dir}, {stem}, {width}, {ext}, {source_ext}, "
+            "{bucket} as plain placeholders "
             "(no attribute, index, conversion or format spec), starting with {prefix} and "
             "containing {stem} and {width}, with no '.' or '..' path segment",
         ),
