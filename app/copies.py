@@ -15,10 +15,10 @@ from typing import Protocol
 
 import pyvips
 
-from app import formats, imaging, naming
+from app import formats, imaging, naming, order
 from app.config import Settings
 from app.decoded import Decoded, Sized
-from app.errors import PermanentError
+from app.errors import PermanentError, WriteLost
 from app.model import ObjectRef, Output
 from app.storage import CopyHead
 
@@ -113,9 +113,17 @@ def _under_prefix(key: str, settings: Settings, ref: ObjectRef) -> str:
     return key
 
 
+def check_overtaken(store: Writer, ref: ObjectRef, bucket: str, key: str) -> None:
+    """After a lost conditional write of `key`: Skip if a later event of `ref`'s key
+    wrote it (this event is stale); else the caller's failure stands, for a retry."""
+    now = store.existing(bucket, key)
+    order.check_not_stale(ref, bucket, {key: None if now is None else now.metadata})
+
+
 def write(
     decoded: Decoded,
     keys: Keys,
+    ref: ObjectRef,
     bucket: str,
     metadata: dict[str, str],
     settings: Settings,
@@ -138,15 +146,19 @@ def write(
         # A later event may have written the key since it was checked: the write is
         # conditional on what the check saw, and then fails, left for a retry.
         seen = found.get(keys[job])
-        store.put(
-            bucket,
-            keys[job],
-            rendition.data,
-            content_type=rendition.content_type,
-            cache_control=settings.cache_control,
-            metadata=metadata,
-            replacing=None if seen is None else seen.etag,
-        )
+        try:
+            store.put(
+                bucket,
+                keys[job],
+                rendition.data,
+                content_type=rendition.content_type,
+                cache_control=settings.cache_control,
+                metadata=metadata,
+                replacing=None if seen is None else seen.etag,
+            )
+        except WriteLost:
+            check_overtaken(store, ref, bucket, keys[job])
+            raise
         output = Output(
             keys[job],
             rendition.width,

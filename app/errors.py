@@ -8,6 +8,7 @@ ResizerError
 │   ├── BadImage         not an image, corrupt, truncated or a blocked format
 │   └── AccessDenied     the function's role lacks a permission
 ├── TransientError       retrying may help (throttling, network, deadline)
+│   └── WriteLost        a conditional write found its key changed since it was read
 └── Skip                 not a failure: nothing to do, the reason says why
     └── ObjectGone       deleted before it was read
 """
@@ -52,6 +53,10 @@ class AccessDenied(PermanentError):
 
 class TransientError(ResizerError):
     """A failure that a later attempt may not meet; Lambda should retry."""
+
+
+class WriteLost(TransientError):
+    """A conditional PUT found its key changed since it was read (another attempt wrote it)."""
 
 
 class Skip(ResizerError):

@@ -44,7 +44,7 @@ from app import (
 )
 from app import deadline as time_left
 from app.config import Settings
-from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientError
+from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientError, WriteLost
 from app.memory import MemoryBudget
 from app.model import ObjectRef, Outcome, Output
 from app.profiles import Configuration
@@ -358,6 +358,7 @@ def _write_copies(
     written = copies.write(
         fetched.image,
         fetched.keys,
+        job.ref,
         known.out_bucket,
         metadata,
         job.settings,
@@ -396,22 +397,26 @@ def _write_manifest(
     if manifest_key is None:
         return
     job.check_left(f"writing {manifest_key}")
-    job.store.put(
-        known.out_bucket,
-        manifest_key,
-        manifest.build(
-            ref,
-            known.head.etag,
-            (header.width, header.height),
-            outputs,
-            fetched.image.still,
-            job.settings.profile,
-        ),
-        content_type=manifest.CONTENT_TYPE,
-        cache_control=job.settings.cache_control,
-        metadata=metadata,
-        replacing=None,  # any earlier one was withdrawn before the copies: made anew
-    )
+    try:
+        job.store.put(
+            known.out_bucket,
+            manifest_key,
+            manifest.build(
+                ref,
+                known.head.etag,
+                (header.width, header.height),
+                outputs,
+                fetched.image.still,
+                job.settings.profile,
+            ),
+            content_type=manifest.CONTENT_TYPE,
+            cache_control=job.settings.cache_control,
+            metadata=metadata,
+            replacing=None,  # any earlier one was withdrawn before the copies: made anew
+        )
+    except WriteLost:
+        copies.check_overtaken(job.store, ref, known.out_bucket, manifest_key)
+        raise
     clock.record(manifest=manifest_key)
     clock.lap("manifest_ms")
 

@@ -36,7 +36,14 @@ from botocore.exceptions import (
 )
 
 from app import deadline
-from app.errors import AccessDenied, ObjectGone, PermanentError, ResizerError, TransientError
+from app.errors import (
+    AccessDenied,
+    ObjectGone,
+    PermanentError,
+    ResizerError,
+    TransientError,
+    WriteLost,
+)
 from app.model import ObjectRef
 
 if TYPE_CHECKING:
@@ -411,7 +418,7 @@ class S3Store:
         except ClientError as error:
             code = str(error.response.get("Error", {}).get("Code", ""))
             if code in _WRITE_LOST:
-                raise TransientError(
+                raise WriteLost(
                     f"s3://{bucket}/{key} changed while this attempt wrote "
                     f"{metadata.get('rendition-of', 'it')!r}'s copies (another attempt wrote "
                     "it first); left for a retry, which decides again"
