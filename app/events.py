@@ -18,6 +18,12 @@ of every cold start (7% more than boto3 and pyvips take), for five small shapes.
 
 A message is the unit a reply reports on: an SQS message, a Batch Operations
 task, or the whole event for the direct shapes.
+
+One bad record fails alone: a record that cannot be read (a field missing, or of the
+wrong type: a numeric key, a bucket that is not a string) becomes an error of its
+message, a permanent failure reported, logged and counted beside the outcomes of the
+others, which run. Only an event whose reply could not name what failed (no shape
+known, a Batch Operations event without its invocation or task id) is refused whole.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ class Message:
     id: str | None
     refs: tuple[ObjectRef, ...] = ()
     ignored: tuple[str, ...] = ()  # why parts of it carry nothing to do (logged)
-    error: str | None = None  # the message itself is unreadable: a permanent failure
+    errors: tuple[str, ...] = ()  # why records of it are unreadable: permanent failures
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +63,40 @@ class ParsedEvent:
 
 
 def parse(event: Any) -> ParsedEvent:
-    """Recognise the event's shape; raise EventError naming what arrived if none fits."""
+    """Recognise the event's shape; raise EventError naming what arrived if none fits,
+    or if the reply could not name what failed."""
     try:
         return _parse(event)
-    except KeyError as error:  # a known shape, but not all of it
-        raise EventError(f"malformed event: it lacks the field {error}") from None
-    except (TypeError, AttributeError) as error:
-        raise EventError(f"malformed event: a field has the wrong type ({error})") from None
+    except _READ_ERRORS as error:  # a known shape, but not all of it
+        raise EventError(_unreadable("event", error)) from None
+
+
+# What reading a record of a known shape raises when a field is missing or of the wrong type.
+_READ_ERRORS = (KeyError, TypeError, AttributeError)
+
+
+def _unreadable(what: str, error: Exception) -> str:
+    """The sentence for a record that cannot be read."""
+    if isinstance(error, KeyError):
+        return f"malformed {what}: it lacks the field {error}"
+    return f"malformed {what}: a field has the wrong type ({error})"
+
+
+def _text(container: Any, name: str, path: str, *, optional: bool = False) -> str | None:
+    """`container[name]`, a non-empty string (or, if `optional`, absent, null or empty)."""
+    value = container.get(name) if optional else container[name]
+    if optional and value in (None, ""):
+        return None
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{path} is {value!r}, expected a non-empty string")
+    return value
+
+
+def _size(obj: Any, name: str, path: str) -> int | None:
+    value = obj.get(name)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        raise TypeError(f"{path} is {value!r}, expected a whole number of bytes")
+    return value
 
 
 def _parse(event: Any) -> ParsedEvent:
@@ -72,17 +105,17 @@ def _parse(event: Any) -> ParsedEvent:
             f"unsupported event: expected a JSON object, received {type(event).__name__}"
         )
     records = event.get("Records")
-    if isinstance(records, list) and records and all(isinstance(r, dict) for r in records):
-        first = records[0]
+    if not isinstance(records, list):
+        records = []
+    first = next((r for r in records if isinstance(r, dict)), None)
+    if first is not None:  # the first record that is an object tells the shape
         if "s3" in first:
-            return ParsedEvent("s3", (_from_s3(event, None),), event)
+            return ParsedEvent("s3", (_from_s3(records, None),), event)
         if "Sns" in first:
-            return ParsedEvent("sns", (_from_sns(event),), event)
+            return ParsedEvent("sns", (_from_sns(records),), event)
         if first.get("eventSource") == "aws:sqs" or "body" in first:
             return ParsedEvent(
-                "sqs",
-                tuple(_from_body(r["messageId"], r["body"]) for r in records),
-                event,
+                "sqs", tuple(_from_sqs(n, r, len(records)) for n, r in enumerate(records)), event
             )
     if event.get("source") == "aws.s3" and "detail" in event:
         return ParsedEvent("eventbridge", (_from_eventbridge(event, None),), event)
@@ -96,12 +129,8 @@ def _parse(event: Any) -> ParsedEvent:
         if "invocationId" not in event:  # the reply must name it
             raise KeyError("invocationId")
         task = tasks[0]
-        # Schema 1.0 names the bucket by ARN (arn:aws:s3:::bucket), 2.0 by name.
-        bucket = task["s3BucketArn"].split(":::")[-1] if "s3BucketArn" in task else task["s3Bucket"]
-        ref = ObjectRef(
-            bucket, unquote_plus(task["s3Key"]), version=task.get("s3VersionId") or None
-        )
-        return ParsedEvent("batch", (Message(task["taskId"], (ref,)),), event)
+        task_id = task["taskId"]  # the reply must name it too
+        return ParsedEvent("batch", (_from_task(task, str(task_id)),), event)
     if event.get("Event") == "s3:TestEvent":
         return ParsedEvent("test", (Message(None, ignored=(_TEST_EVENT,)),), event)
     keys = ", ".join(sorted(map(str, event))) or "none"
@@ -114,30 +143,59 @@ def _parse(event: Any) -> ParsedEvent:
 _TEST_EVENT = "s3:TestEvent (sent by S3 when a notification is configured)"
 
 
-def _from_s3(event: dict[str, Any], message_id: str | None) -> Message:
-    refs, ignored = [], []
-    for record in event["Records"]:
-        name, obj = record["eventName"], record["s3"]["object"]
-        key = unquote_plus(obj["key"])
-        action = _S3_ACTIONS.get(name.partition(":")[0])
-        if action is None:
-            ignored.append(
-                f"{name} for {key!r} is not an ObjectCreated, ObjectRemoved or "
-                "LifecycleExpiration event"
-            )
+def _from_task(task: Any, task_id: str) -> Message:
+    """One Batch Operations task; unreadable, it is that task's permanent failure."""
+    try:
+        # Schema 1.0 names the bucket by ARN (arn:aws:s3:::bucket), 2.0 by name.
+        if "s3BucketArn" in task:
+            bucket = str(_text(task, "s3BucketArn", "s3BucketArn")).split(":::")[-1]
+        else:
+            bucket = str(_text(task, "s3Bucket", "s3Bucket"))
+        key = unquote_plus(str(_text(task, "s3Key", "s3Key")))
+        version = _text(task, "s3VersionId", "s3VersionId", optional=True)
+    except _READ_ERRORS as error:
+        return Message(task_id, errors=(_unreadable(f"Batch Operations task {task_id}", error),))
+    return Message(task_id, (ObjectRef(bucket, key, version=version),))
+
+
+def _from_s3(records: list[Any], message_id: str | None) -> Message:
+    refs, ignored, errors = [], [], []
+    within = f" of message {message_id}" if message_id else ""
+    for n, record in enumerate(records):
+        try:
+            ref, why = _s3_record(record)
+        except _READ_ERRORS as error:
+            errors.append(_unreadable(f"S3 record {n + 1} of {len(records)}{within}", error))
             continue
-        refs.append(
-            ObjectRef(
-                record["s3"]["bucket"]["name"],
-                key,
-                obj.get("size") if action == "create" else None,
-                obj.get("eTag") if action == "create" else None,
-                obj.get("versionId") or None,
-                action=action,
-                sequencer=_sequencer(obj),
-            )
+        if ref is not None:
+            refs.append(ref)
+        if why is not None:
+            ignored.append(why)
+    return Message(message_id, tuple(refs), tuple(ignored), tuple(errors))
+
+
+def _s3_record(record: Any) -> tuple[ObjectRef | None, str | None]:
+    """One S3 notification record: its ref, or why it is ignored."""
+    name = str(_text(record, "eventName", "eventName"))
+    obj = record["s3"]["object"]
+    key = unquote_plus(str(_text(obj, "key", "s3.object.key")))
+    bucket = str(_text(record["s3"]["bucket"], "name", "s3.bucket.name"))
+    action = _S3_ACTIONS.get(name.partition(":")[0])
+    if action is None:
+        return None, (
+            f"{name} for {key!r} is not an ObjectCreated, ObjectRemoved or "
+            "LifecycleExpiration event"
         )
-    return Message(message_id, tuple(refs), tuple(ignored))
+    ref = ObjectRef(
+        bucket,
+        key,
+        _size(obj, "size", "s3.object.size") if action == "create" else None,
+        _text(obj, "eTag", "s3.object.eTag", optional=True) if action == "create" else None,
+        _text(obj, "versionId", "s3.object.versionId", optional=True),
+        action=action,
+        sequencer=_sequencer(obj),
+    )
+    return ref, None
 
 
 _S3_ACTIONS: dict[str, Action] = {
@@ -157,31 +215,58 @@ def _sequencer(obj: dict[str, Any]) -> str | None:
 
 
 def _from_eventbridge(event: dict[str, Any], message_id: str | None) -> Message:
-    detail_type, detail = event["detail-type"], event["detail"]
-    action = _EVENTBRIDGE_ACTIONS.get(detail_type)
-    if action is None:
-        return Message(
-            message_id,
-            ignored=(
-                f"EventBridge {detail_type!r} is not an 'Object Created' or 'Object Deleted' event",
-            ),
+    """One EventBridge event; unreadable, it is its message's permanent failure."""
+    within = f" in message {message_id}" if message_id else ""
+    try:
+        detail_type, detail = event["detail-type"], event["detail"]
+        action = _EVENTBRIDGE_ACTIONS.get(detail_type)
+        if action is None:
+            return Message(
+                message_id,
+                ignored=(
+                    f"EventBridge {detail_type!r} is not an 'Object Created' or "
+                    "'Object Deleted' event",
+                ),
+            )
+        obj = detail["object"]
+        ref = ObjectRef(
+            str(_text(detail["bucket"], "name", "detail.bucket.name")),
+            unquote_plus(str(_text(obj, "key", "detail.object.key"))),
+            _size(obj, "size", "detail.object.size") if action == "create" else None,
+            _text(obj, "etag", "detail.object.etag", optional=True) if action == "create" else None,
+            _text(obj, "version-id", "detail.object.version-id", optional=True),
+            action=action,
+            sequencer=_sequencer(obj),
         )
-    obj = detail["object"]
-    ref = ObjectRef(
-        detail["bucket"]["name"],
-        unquote_plus(obj["key"]),
-        obj.get("size") if action == "create" else None,
-        (obj.get("etag") or None) if action == "create" else None,
-        obj.get("version-id") or None,
-        action=action,
-        sequencer=_sequencer(obj),
-    )
+    except _READ_ERRORS as error:
+        return Message(message_id, errors=(_unreadable(f"EventBridge event{within}", error),))
     return Message(message_id, (ref,))
 
 
-def _from_sns(event: dict[str, Any]) -> Message:
-    messages = [_from_body(None, record["Sns"]["Message"]) for record in event["Records"]]
+def _from_sns(records: list[Any]) -> Message:
+    messages = []
+    for n, record in enumerate(records):
+        try:
+            body = record["Sns"]["Message"]
+        except _READ_ERRORS as error:
+            what = f"SNS record {n + 1} of {len(records)}"
+            messages.append(Message(None, errors=(_unreadable(what, error),)))
+            continue
+        messages.append(_from_body(None, body))
     return _merge(None, messages)
+
+
+def _from_sqs(n: int, record: Any, count: int) -> Message:
+    """One SQS message; without a readable body, its own permanent failure."""
+    message_id = record.get("messageId") if isinstance(record, dict) else None
+    if not isinstance(message_id, str):
+        message_id = None
+    try:
+        body = record["body"]
+    except _READ_ERRORS as error:
+        what = f"SQS message {message_id}" if message_id else f"SQS record {n + 1} of {count}"
+        return Message(message_id, errors=(_unreadable(what, error),))
+    return _from_body(message_id, body)
 
 
 def _from_body(message_id: str | None, body: str) -> Message:
@@ -191,17 +276,18 @@ def _from_body(message_id: str | None, body: str) -> Message:
     except (TypeError, ValueError):
         return Message(
             message_id,
-            error=f"message {message_id or ''} is not JSON: {str(body)[:80]!r}".replace("  ", " "),
+            errors=(
+                f"message {message_id or ''} is not JSON: {str(body)[:80]!r}".replace("  ", " "),
+            ),
         )
     if isinstance(payload, dict):
         if payload.get("Type") == "Notification" and isinstance(payload.get("Message"), str):
             return _from_body(message_id, payload["Message"])  # SNS -> SQS without raw delivery
         if payload.get("Event") == "s3:TestEvent":
             return Message(message_id, ignored=(_TEST_EVENT,))
-        if isinstance(payload.get("Records"), list) and all(
-            isinstance(r, dict) and "s3" in r for r in payload["Records"]
-        ):
-            return _from_s3(payload, message_id)
+        records = payload.get("Records")
+        if isinstance(records, list) and any(isinstance(r, dict) and "s3" in r for r in records):
+            return _from_s3(records, message_id)  # a record without "s3" fails alone
         if payload.get("source") == "aws.s3" and "detail" in payload:
             return _from_eventbridge(payload, message_id)
     keys = (
@@ -211,16 +297,17 @@ def _from_body(message_id: str | None, body: str) -> Message:
     )
     return Message(
         message_id,
-        error=f"message {message_id or ''} holds no S3 notification "
-        f"(top-level keys: {keys or 'none'})".replace("  ", " "),
+        errors=(
+            f"message {message_id or ''} holds no S3 notification "
+            f"(top-level keys: {keys or 'none'})".replace("  ", " "),
+        ),
     )
 
 
 def _merge(message_id: str | None, messages: list[Message]) -> Message:
-    errors = [m.error for m in messages if m.error]
     return Message(
         message_id,
         tuple(r for m in messages for r in m.refs),
         tuple(i for m in messages for i in m.ignored),
-        "; ".join(errors) or None,
+        tuple(e for m in messages for e in m.errors),
     )

@@ -67,8 +67,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for message in parsed.messages:
         for reason in message.ignored:
             logger.info("ignored", extra={"reason": reason})
-        if message.error:
-            logger.error("unreadable message", extra={"reason": message.error})
+        for reason in message.errors:  # each a permanent failure, counted with the objects'
+            logger.error("unreadable record", extra={"reason": reason, "messageId": message.id})
 
     refs = parsed.refs
     # Objects still running at `stop` are reported as retryable, never waited for.
@@ -84,7 +84,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     for outcome in flat:
         _log(outcome)
-    _record(flat)
+    _record(flat, unreadable=sum(len(message.errors) for message in parsed.messages))
     if publisher is not None:  # within the reserve kept after `stop`
         undelivered = publisher.publish(flat, stop + deadline.RESERVE_S / 2)
         for reason in undelivered:
@@ -116,12 +116,12 @@ def _work(ref: ObjectRef) -> Callable[..., Outcome]:
     return removal.remove
 
 
-def _record(outcomes: list[Outcome]) -> None:
+def _record(outcomes: list[Outcome], unreadable: int = 0) -> None:
     global _cold_start  # once per execution environment, as Lambda counts cold starts
     if _cold_start:
         metrics.add_metric(name="ColdStart", unit="Count", value=1)
         _cold_start = False
-    for name, unit, value in observe.metrics_of(outcomes):
+    for name, unit, value in observe.metrics_of(outcomes, unreadable):
         metrics.add_metric(name=name, unit=unit, value=value)
 
 

@@ -15,7 +15,10 @@ from app.model import Outcome
 METRICS: dict[str, tuple[str, str]] = {
     "ObjectsProcessed": ("Count", "objects whose copies were all written"),
     "ObjectsSkipped": ("Count", "objects left alone on purpose (own copies, up to date, prefix)"),
-    "ObjectsFailed": ("Count", "objects that failed, permanently or for a retry"),
+    "ObjectsFailed": (
+        "Count",
+        "objects that failed, permanently or for a retry, and records that could not be read",
+    ),
     "ObjectsDeleted": ("Count", "deleted sources whose copies were deleted"),
     "RenditionsWritten": ("Count", "copies written"),
     "RenditionsDeleted": ("Count", "copies deleted with their source"),
@@ -38,10 +41,12 @@ _COUNTS = {
 }
 
 
-def metrics_of(outcomes: Iterable[Outcome]) -> list[tuple[str, str, float]]:
-    """The metrics of one invocation: the counts once (zeros too), the rest per object."""
+def metrics_of(outcomes: Iterable[Outcome], unreadable: int = 0) -> list[tuple[str, str, float]]:
+    """The metrics of one invocation: the counts once (zeros too), the rest per object;
+    `unreadable` records (app/events.py) count as failed objects."""
     outcomes = list(outcomes)
     counts = {name: 0.0 for name in _COUNTS.values()}
+    counts["ObjectsFailed"] = float(unreadable)
     per_object: list[tuple[str, str, float]] = []
     written = deleted = 0
     for outcome in outcomes:

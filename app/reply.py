@@ -17,14 +17,16 @@ def build(parsed: ParsedEvent, outcomes: list[tuple[Message, list[Outcome]]]) ->
         return _batch_reply(parsed, outcomes)
     flat = [o for _, group in outcomes for o in group]
     counts = Counter(o.status for o in flat)
-    broken = [m for m, _ in outcomes if m.error]
+    # Records that could not be read: each a permanent failure of its own.
+    broken = [
+        {"messageId": m.id, "status": "failed", "reason": e} for m, _ in outcomes for e in m.errors
+    ]
     reply: dict[str, Any] = {
         "processed": counts["processed"],
         "skipped": counts["skipped"],
         "failed": counts["failed"] + len(broken),
         "deleted": counts["deleted"],
-        "results": [o.as_dict() for o in flat]
-        + [{"messageId": m.id, "status": "failed", "reason": m.error} for m in broken],
+        "results": [o.as_dict() for o in flat] + broken,
     }
     ignored = [reason for m, _ in outcomes for reason in m.ignored]
     if ignored:
@@ -48,6 +50,14 @@ def _batch_reply(
     """The one-result reply that S3 Batch Operations reads (schemas 1.0 and 2.0)."""
     results = []
     for message, group in outcomes:
+        for error in message.errors:  # a task that could not be read: no retry can fix it
+            results.append(
+                {
+                    "taskId": str(message.id),
+                    "resultCode": "PermanentFailure",
+                    "resultString": error[:RESULT_STRING_MAX],
+                }
+            )
         for outcome in group:
             code: Literal["Succeeded", "TemporaryFailure", "PermanentFailure"]
             if outcome.status != "failed":

@@ -64,7 +64,7 @@ def test_test_event_inside_sqs_is_ignored_not_failed() -> None:
     event["Records"][0]["body"] = json.dumps(load("s3-test-event.json"))
 
     message = events.parse(event).messages[0]
-    assert (message.refs, message.error) == ((), None)
+    assert (message.refs, message.errors) == ((), ())
     assert "s3:TestEvent" in message.ignored[0]
 
 
@@ -73,9 +73,9 @@ def test_unreadable_sqs_body_is_a_message_error() -> None:
     event["Records"][1]["body"] = "not json"
 
     messages = events.parse(event).messages
-    assert messages[0].refs and messages[0].error is None
-    assert (
-        messages[1].error == "message 2e1424d4-f796-459a-8184-9c92662be6da is not JSON: 'not json'"
+    assert messages[0].refs and messages[0].errors == ()
+    assert messages[1].errors == (
+        "message 2e1424d4-f796-459a-8184-9c92662be6da is not JSON: 'not json'",
     )
 
 
@@ -179,28 +179,109 @@ def test_unknown_shapes_fail_with_one_sentence(event: object, message: str) -> N
 @pytest.mark.parametrize(
     ("event", "message"),
     [
-        ({"Records": [{"s3": {"bucket": {"name": "b"}}}]}, "it lacks the field 'eventName'"),
-        (
-            {"Records": [{"eventSource": "aws:sqs", "messageId": "1"}]},
-            "it lacks the field 'body'",
-        ),
-        ({"source": "aws.s3", "detail": {}}, "it lacks the field 'detail-type'"),
-        (
-            {"invocationSchemaVersion": "2.0", "invocationId": "i", "tasks": [{"s3Key": "k"}]},
-            "it lacks the field 's3Bucket'",
-        ),
         (
             {"invocationSchemaVersion": "1.0", "tasks": [{"taskId": "t"}]},
-            "it lacks the field 'invocationId'",
+            "malformed event: it lacks the field 'invocationId'",
         ),
-        ({"Records": [{"Sns": "not an object"}]}, "a field has the wrong type"),
+        (
+            {"invocationSchemaVersion": "2.0", "invocationId": "i", "tasks": [{"s3Key": "k"}]},
+            "malformed event: it lacks the field 'taskId'",
+        ),
     ],
 )
-def test_malformed_known_shapes_fail_with_the_field_named(event: object, message: str) -> None:
-    with pytest.raises(EventError, match=r"^malformed event: ") as raised:
+def test_an_event_whose_reply_could_not_name_the_failure_is_refused_whole(
+    event: object, message: str
+) -> None:
+    with pytest.raises(EventError) as raised:
         events.parse(event)
 
-    assert message in str(raised.value)
+    assert str(raised.value) == message
+
+
+GOOD = load("s3-put-plain.json")["Records"][0]
+
+
+def s3_record(**changes: object) -> dict:
+    """GOOD with fields of its `s3.object` replaced (None: removed), or `eventName` removed."""
+    record = json.loads(json.dumps(GOOD))
+    for name, value in changes.items():
+        if name == "eventName":
+            del record["eventName"]
+        elif value is None:
+            del record["s3"]["object"][name]
+        else:
+            record["s3"]["object"][name] = value
+    return record
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        (s3_record(eventName=None), "it lacks the field 'eventName'"),
+        (s3_record(key=None), "it lacks the field 'key'"),
+        (
+            s3_record(key=42),
+            "a field has the wrong type (s3.object.key is 42, expected a non-empty string)",
+        ),
+        (
+            s3_record(size="big"),
+            "a field has the wrong type (s3.object.size is 'big', expected a whole number of "
+            "bytes)",
+        ),
+        ("not a record", "a field has the wrong type (string indices must be integers, not 'str')"),
+    ],
+)
+@pytest.mark.parametrize("how", ["s3", "sns", "sqs", "sqs-sns"])
+def test_one_unreadable_s3_record_fails_alone_in_every_wrapping(
+    bad: object, error: str, how: str
+) -> None:
+    event = {"Records": [GOOD, bad, GOOD]}
+
+    parsed = events.parse(wrapped(event, how))
+
+    assert [ref.key for ref in parsed.refs] == ["images/2024/cat.jpg"] * 2
+    [message] = parsed.messages
+    within = " of message 059f36b4-87a3-44ab-83d2-661975830a7d" if "sqs" in how else ""
+    assert message.errors == (f"malformed S3 record 2 of 3{within}: {error}",)
+
+
+def test_an_sqs_record_without_a_body_or_an_sns_record_without_a_message_fails_alone() -> None:
+    sqs = load("sqs-s3.json")
+    del sqs["Records"][1]["body"]
+    sns = load("sns-s3.json")
+    sns["Records"].append({"Sns": "not an object"})
+
+    good, bad = events.parse(sqs).messages
+    [merged] = events.parse(sns).messages
+
+    assert good.refs and not good.errors
+    assert bad.errors == (
+        "malformed SQS message 2e1424d4-f796-459a-8184-9c92662be6da: it lacks the field 'body'",
+    )
+    assert [ref.key for ref in merged.refs] == ["images/sns/cat.jpg"]
+    assert merged.errors == (
+        "malformed SNS record 2 of 2: a field has the wrong type (string indices must be "
+        "integers, not 'str')",
+    )
+
+
+def test_an_unreadable_eventbridge_event_or_batch_task_is_its_own_failure() -> None:
+    bridge = load("eventbridge-object-created.json")
+    del bridge["detail"]["bucket"]
+    batch = load("s3-batch-v2.json")
+    batch["tasks"][0]["s3Key"] = 7
+
+    [bridge_message] = events.parse(bridge).messages
+    [task] = events.parse(batch).messages
+
+    assert bridge_message.errors == ("malformed EventBridge event: it lacks the field 'bucket'",)
+    assert (task.refs, task.errors) == (
+        (),
+        (
+            f"malformed Batch Operations task {task.id}: a field has the wrong type (s3Key is 7, "
+            "expected a non-empty string)",
+        ),
+    )
 
 
 @given(st.text(min_size=1, max_size=200))
