@@ -1,7 +1,6 @@
 """What a copy is made with beyond its key: one short tag, recorded on every copy.
 
 A copy's key says its size and format; the tag says the rest: the quality, the crop,
-A copy's key says its size and format; the tag says the rest: the quality, the crop,
 the animation rule, what copies carry (COLOUR, HDR, RIGHTS), the encoders' own
 settings, the sizes configured (the largest of them, which depends on each image's
 shape when boxes are listed, sets the scale the source is decoded at, and so every
@@ -36,6 +35,9 @@ def tag(settings: Settings) -> str:
         settings.hdr,
         settings.rights,
         sorted(spec.label for spec in settings.specs),
+        # The manifest lists every copy: with a format dropped, the copies left are
+        # current but the manifest is not.
+        sorted(settings.output_formats),
         formats.WEBP_EFFORT,
         formats.AVIF_EFFORT,
     )

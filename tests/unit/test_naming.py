@@ -200,6 +200,7 @@ def test_the_recipe_tag_follows_every_setting_that_changes_the_pixels_and_nothin
         # The largest size sets the decode's scale, so every copy's pixels (issue 22).
         ("RESIZE_WIDTHS", "300,600,1200"),
         ("RESIZE_WIDTHS", "300,600"),
+        ("OUTPUT_FORMATS", "source,webp"),  # the manifest lists every copy
     ):
         assert recipe.tag(config.load({name: value})) != base, name
     # Where copies go is in their keys; the tag does not repeat it. The order the sizes
