@@ -422,8 +422,9 @@ def _manifest_problems(
 ) -> list[str]:
     """MANIFEST_KEY_TEMPLATE: the copies' naming rules, no {width}, and never a copy's key."""
     expected = (
-        "a key template using only {prefix}, {dir}, {stem} and {ext} (json) as plain "
-        "placeholders, starting with {prefix} and containing {stem}, with no '.' or '..' "
+        "a key template using only {prefix}, {dir}, {stem}, {source_ext}, {bucket} and {ext} "
+        "(json) as plain placeholders, starting with {prefix} and containing {stem}, with no "
+        "'.' or '..' "
         "path segment (one manifest per source: no {width})"
     )
     sources = ("images/a/b.jpg", "images/b.jpg")

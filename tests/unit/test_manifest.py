@@ -181,9 +181,9 @@ def test_manifest_settings() -> None:
         (
             {"MANIFEST_KEY_TEMPLATE": "{prefix}{stem}-{width}.json"},
             "invalid MANIFEST_KEY_TEMPLATE '{prefix}{stem}-{width}.json': expected a key "
-            "template using only {prefix}, {dir}, {stem} and {ext} (json) as plain "
-            "placeholders, starting with {prefix} and containing {stem}, with no '.' or '..' "
-            "path segment (one manifest per source: no {width})",
+            "template using only {prefix}, {dir}, {stem}, {source_ext}, {bucket} and {ext} "
+            "(json) as plain placeholders, starting with {prefix} and containing {stem}, with "
+            "no '.' or '..' path segment (one manifest per source: no {width})",
         ),
         (
             {"MANIFEST_KEY_TEMPLATE": "{prefix}../{stem}.json"},
