@@ -137,9 +137,7 @@ def guard(ref: ObjectRef, settings: Settings | Configuration) -> str:
     whatever profile made it: the recursion guard). No request is made."""
     configuration = settings if isinstance(settings, Configuration) else Configuration.of(settings)
     # SOURCE_BUCKETS, OUTPUT_BUCKET and SOURCE_PREFIX are global: every profile's the same.
-    foreign = configuration.default.foreign(ref.bucket)
-    if foreign:
-        raise PermanentError(f"{ref.uri} refused: {foreign}")
+    _refuse_foreign(ref, configuration.default)
     out_bucket = configuration.default.output_bucket_for(ref.bucket)
     reason = naming.skip_reason_any(
         ref.key,
@@ -149,6 +147,13 @@ def guard(ref: ObjectRef, settings: Settings | Configuration) -> str:
     if reason:
         raise Skip(reason)
     return out_bucket
+
+
+def _refuse_foreign(ref: ObjectRef, settings: Settings) -> None:
+    """PermanentError if `ref`'s bucket is not in SOURCE_BUCKETS (a global setting)."""
+    foreign = settings.foreign(ref.bucket)
+    if foreign:
+        raise PermanentError(f"{ref.uri} refused: {foreign}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,11 +241,12 @@ def _run(
 
 def _check(job: _Job) -> str:
     """The copies' bucket, once the object passes every check that needs no request."""
-    out_bucket = guard(job.ref, job.configuration)
+    _refuse_foreign(job.ref, job.configuration.default)
     for profile in job.configuration.profiles.values():
         conflict = profile.conflict_in(job.ref.bucket)
         if conflict:
             raise PermanentError(conflict)
+    out_bucket = guard(job.ref, job.configuration)
     # The event's size is not checked here, nor used for the time it needs: the object
     # may have been replaced since (an empty placeholder, then the upload). The HEAD's
     # size is, after the current-version check.

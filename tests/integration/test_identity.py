@@ -70,6 +70,7 @@ def test_a_second_source_never_overwrites_the_copies_of_the_first(s3, bucket, lo
         "key": "images/cat.png",
         "status": "failed",
         "outputs": [],
+        "profile": "default",
         "reason": f"s3://{bucket}/copy/cat-300.jpg already holds a copy of "
         f"s3://{bucket}/images/cat.jpg; s3://{bucket}/images/cat.png would overwrite it, so "
         "nothing was written: the two differ in {source_ext}, which OUTPUT_KEY_TEMPLATE "
