@@ -78,9 +78,10 @@ class Places:
     prefixes: tuple[str, ...]
 
 
-def places(profiles: Iterable[Settings], source_key: str) -> Places:
-    """Every key any of `profiles` can give a copy or the manifest of `source_key`: each
-    size in every format's extension (the source's format may be gone with it)."""
+def places(profiles: Iterable[Settings], source_key: str, source_bucket: str = "") -> Places:
+    """Every key any of `profiles` can give a copy or the manifest of `source_key` (in
+    `source_bucket`, for a template's {bucket}): each size in every format's extension
+    (the source's format may be gone with it)."""
     copy_keys: dict[str, None] = {}
     manifests: dict[str, None] = {}
     prefixes: dict[str, None] = {}
@@ -96,12 +97,15 @@ def places(profiles: Iterable[Settings], source_key: str) -> Places:
                     output_prefix=prefix,
                     width=spec.label,
                     ext=ext,
+                    source_bucket=source_bucket,
                 )
                 if naming.escape_reason(key, prefix) is None:
                     copy_keys[key] = None
         # With MANIFEST=off, where the default put one while it was on.
         template = settings.manifest_template or DEFAULTS["MANIFEST_KEY_TEMPLATE"]
-        key = naming.manifest_key(template, source_key, settings.source_prefix, prefix)
+        key = naming.manifest_key(
+            template, source_key, settings.source_prefix, prefix, source_bucket
+        )
         if naming.escape_reason(key, prefix) is None:
             manifests[key] = None
     return Places(
@@ -141,7 +145,7 @@ def sweep(
 ) -> Swept:
     """Remove every copy of `ref` in `out_bucket` that `profiles` can have made, but those
     in `spare` (just written) and those made for a later event of the key."""
-    where = places(profiles, ref.key)
+    where = places(profiles, ref.key, ref.bucket)
     manifests: list[tuple[str, CopyHead]] = []
     listed: dict[str, None] = {}
     for key in where.manifests:

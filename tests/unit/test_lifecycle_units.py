@@ -55,6 +55,14 @@ def test_a_key_named_by_its_digest_is_asked_for_by_its_digest() -> None:
     assert all(k.startswith("copy/~") for k in found.copies)
 
 
+def test_a_template_naming_the_bucket_is_searched_in_that_bucket() -> None:
+    template = {"OUTPUT_KEY_TEMPLATE": "{prefix}{bucket}/{dir}{stem}-{width}.{ext}"}
+    settings = [config.load(template)]
+    found = sweep.places(settings, "images/cat.jpg", "photos")
+    assert "copy/photos/cat-300.jpg" in found.copies
+    assert not any(k.startswith("copy/other/") for k in found.copies)
+
+
 @pytest.mark.parametrize(
     ("metadata", "owned"),
     [
