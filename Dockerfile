@@ -38,6 +38,11 @@ RUN pip install --no-cache-dir --require-hashes --only-binary=:all: \
     && rm -rf "${BUILD_DIR}"
 
 COPY app/ ${LAMBDA_TASK_ROOT}/app/
+# The configuration file travels in the image, beside the app package where the function
+# reads it: an image tag and its configuration roll forward and back together, and
+# Lambda's 4 KB environment is left to the few overrides (scripts/deploy.sh builds from a
+# copy of this folder holding exactly the file it checked).
+COPY renditions.toml ${LAMBDA_TASK_ROOT}/renditions.toml
 # The app's bytecode, made here: the task root is read-only in Lambda, so a module
 # without it is compiled again at every cold start (pip compiled the dependencies as it
 # installed them). checked-hash: each file is checked against its source's hash, not

@@ -1,6 +1,4 @@
-"""The function role's inline policy, as JSON: deploy.sh writes it, the IAM test runs under it.
-
-Usage: python3 scripts/role_policy.py BUCKET SRC_PREFIX OUT_BUCKET OUT_PREFIX QUEUE_ARN [BUS_ARN]
+"""The function role's inline policy: the deploy's template declares it, the IAM test runs under it.
 
 - s3:GetObject and s3:GetObjectVersion on the uploads (an event may name a version);
 - s3:GetObject on the copies, so that the up-to-date check can HEAD them;
@@ -10,15 +8,15 @@ Usage: python3 scripts/role_policy.py BUCKET SRC_PREFIX OUT_BUCKET OUT_PREFIX QU
 - s3:PutObject on the copies, and s3:DeleteObject on them alone (a deleted upload's
   copies go too; the uploads themselves can never be deleted by the function);
 - sqs:SendMessage on the failure queue;
-- with BUS_ARN (deploy.sh --event-bus), events:PutEvents on that event bus only.
+- with a bus (deploy.sh --event-bus or the file's event_bus), events:PutEvents on it only.
 
-The prefixes must hold no IAM wildcard ('*', '?'): deploy.sh refuses them.
+The copies' rules cover every profile's output prefix. The prefixes hold no IAM wildcard
+('*', '?'): the configuration's validator refuses them (app/config.py).
 """
 
 from __future__ import annotations
 
-import json
-import sys
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -26,13 +24,14 @@ def policy(
     bucket: str,
     source_prefix: str,
     output_bucket: str,
-    output_prefix: str,
-    queue_arn: str,
+    output_prefixes: Sequence[str],
+    queue_arn: Any,
     bus_arn: str | None = None,
 ) -> dict[str, Any]:
-    """The policy document."""
+    """The policy document; `queue_arn` may be an ARN or a template's Fn::GetAtt."""
+    copies = _one_or_list([f"arn:aws:s3:::{output_bucket}/{p}*" for p in output_prefixes])
     listed: dict[str, list[str]] = {bucket: [f"{source_prefix}*"]}
-    listed.setdefault(output_bucket, []).append(f"{output_prefix}*")
+    listed.setdefault(output_bucket, []).extend(f"{p}*" for p in output_prefixes)
     statements: list[dict[str, Any]] = [
         {
             "Sid": "ReadUploads",
@@ -40,12 +39,7 @@ def policy(
             "Action": ["s3:GetObject", "s3:GetObjectVersion"],
             "Resource": f"arn:aws:s3:::{bucket}/{source_prefix}*",
         },
-        {
-            "Sid": "ReadCopies",
-            "Effect": "Allow",
-            "Action": "s3:GetObject",
-            "Resource": f"arn:aws:s3:::{output_bucket}/{output_prefix}*",
-        },
+        {"Sid": "ReadCopies", "Effect": "Allow", "Action": "s3:GetObject", "Resource": copies},
     ]
     for n, (name, prefixes) in enumerate(listed.items()):
         statements.append(
@@ -58,18 +52,8 @@ def policy(
             }
         )
     statements += [
-        {
-            "Sid": "WriteCopies",
-            "Effect": "Allow",
-            "Action": "s3:PutObject",
-            "Resource": f"arn:aws:s3:::{output_bucket}/{output_prefix}*",
-        },
-        {
-            "Sid": "DeleteCopies",
-            "Effect": "Allow",
-            "Action": "s3:DeleteObject",
-            "Resource": f"arn:aws:s3:::{output_bucket}/{output_prefix}*",
-        },
+        {"Sid": "WriteCopies", "Effect": "Allow", "Action": "s3:PutObject", "Resource": copies},
+        {"Sid": "DeleteCopies", "Effect": "Allow", "Action": "s3:DeleteObject", "Resource": copies},
         {
             "Sid": "ReportFailures",
             "Effect": "Allow",
@@ -89,10 +73,6 @@ def policy(
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-if __name__ == "__main__":
-    if sys.argv[1:2] in (["-h"], ["--help"]):
-        print(__doc__)
-        sys.exit(0)
-    if len(sys.argv) not in (6, 7):
-        sys.exit(__doc__.splitlines()[2])
-    print(json.dumps(policy(*sys.argv[1:])))
+def _one_or_list(resources: list[str]) -> str | list[str]:
+    # One prefix keeps the document as it always was; IAM reads both forms alike.
+    return resources[0] if len(resources) == 1 else resources

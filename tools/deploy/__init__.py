@@ -1,0 +1,1 @@
+"""The deploy's declared resources: the role policy and the CloudFormation template."""
