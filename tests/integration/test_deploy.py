@@ -1,7 +1,13 @@
-"""scripts/deploy.sh, for real, against moto's AWS API on loopback; docker is a stand-in."""
+"""scripts/deploy.sh, for real, against moto's AWS API (CloudFormation included) on loopback.
+
+docker is a stand-in that records its calls and what the build context holds. moto 5.2
+creates no AWS::CloudWatch::Alarm, AWS::SNS::Subscription or AWS::Lambda::EventInvokeConfig
+from a stack: those are checked in the stack's own template, never as if created.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -13,19 +19,32 @@ import boto3
 import pytest
 
 from app.observe import METRICS
+from tools.deploy.policy import policy as role_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"  # moto's account
 STANDIN = f"""#!{sys.executable}
-# docker stand-in: records its arguments; answers what deploy.sh asks of docker.
-import json, os, sys
+# docker stand-in: records its arguments, and the configuration file a build would copy.
+import hashlib, json, os, sys
+args = sys.argv[1:]
+if args[:2] == ["buildx", "build"]:
+    with open(os.path.join(args[-1], "renditions.toml"), "rb") as built:
+        args.append("renditions.toml sha256 " + hashlib.sha256(built.read()).hexdigest())
 with open(os.environ["DOCKER_LOG"], "a") as log:
-    log.write(json.dumps(sys.argv[1:]) + "\\n")
-if sys.argv[1:3] == ["buildx", "version"]:
+    log.write(json.dumps(args) + "\\n")
+if args[:2] == ["buildx", "version"]:
     print("github.com/docker/buildx v0.17.1")
-elif sys.argv[1:2] == ["login"]:
+elif args[:1] == ["login"]:
     sys.stdin.read()
     print("Login Succeeded")
+elif args[:1] == ["push"] and args[1].endswith(os.environ.get("DOCKER_FAIL_PUSH", "\\0")):
+    sys.exit("denied: the stand-in refuses this push")
+"""
+CONFIG = """\
+# The deployed configuration: [defaults] apply to every upload.
+[defaults]
+resize_widths = "300,600"
+quality = "82"
 """
 
 
@@ -47,7 +66,7 @@ def deploy(s3_endpoint: str, tmp_path: Path):
             **env,
         }
         return subprocess.run(
-            [str(ROOT / "scripts" / "deploy.sh"), *args],
+            [str(ROOT / "scripts" / "deploy.sh"), "--region", "us-east-1", *args],
             env=environ,
             text=True,
             capture_output=True,
@@ -61,20 +80,21 @@ def deploy(s3_endpoint: str, tmp_path: Path):
     return run
 
 
-def role_policy(*args: str) -> dict[str, Any]:
-    """The role policy deploy.sh writes for these arguments (scripts/role_policy.py)."""
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "role_policy.py"), *args],
-        text=True,
-        capture_output=True,
-        timeout=30,
-        check=True,
-    )
-    return json.loads(done.stdout)
-
-
 def client(service: str, endpoint: str) -> Any:
     return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1")
+
+
+def check(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m app check`, the validator deploy.sh runs, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "app", "check", *args],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], **env},
+        text=True,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -98,15 +118,36 @@ def photos(s3, s3_endpoint: str) -> str:
     return name
 
 
-def test_deploys_everything_and_a_second_run_changes_nothing_it_should_not(
-    deploy, photos, s3, s3_endpoint
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "renditions.toml"
+    path.write_text(CONFIG)
+    return path
+
+
+def stack_template(endpoint: str, stack: str) -> dict[str, Any]:
+    body = client("cloudformation", endpoint).get_template(StackName=stack)["TemplateBody"]
+    return body if isinstance(body, dict) else json.loads(body)
+
+
+def test_deploys_the_file_and_flags_and_a_second_run_changes_nothing(
+    deploy, photos, config_file, s3, s3_endpoint
 ):
-    sizes = ("--memory", "2048", "--timeout", "90", "--reserved-concurrency", "20")
-    sizes += ("--alarm-email", "ops@example.com")
-    first = deploy("--bucket", photos, "--region", "us-east-1", "--tag", "v1", *sizes)
+    options = ("--bucket", photos, "--config", str(config_file), "--tag", "v1")
+    options += ("--memory", "2048", "--timeout", "90", "--reserved-concurrency", "20")
+    options += ("--alarm-email", "ops@example.com", "--widths", "200,400")
+    first = deploy(*options)
     assert first.returncode == 0, first.stderr
-    second = deploy("--bucket", photos, "--region", "us-east-1", "--tag", "v2", *sizes)
+    second = deploy(*options)
     assert second.returncode == 0, second.stderr
+
+    # The second run found nothing to change: its change set was empty, and deleted.
+    assert "No changes: the stack already holds this image, configuration and options." in (
+        second.stderr
+    )
+    cloudformation = client("cloudformation", s3_endpoint)
+    pending = cloudformation.list_change_sets(StackName="image-resizer")["Summaries"]
+    assert [c for c in pending if c["ExecutionStatus"] != "EXECUTE_COMPLETE"] == []
 
     ecr, iam, lam = (client(s, s3_endpoint) for s in ("ecr", "iam", "lambda"))
     [repo] = ecr.describe_repositories()["repositories"]
@@ -114,25 +155,33 @@ def test_deploys_everything_and_a_second_run_changes_nothing_it_should_not(
     assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
     uri = repo["repositoryUri"]
 
-    # docker: logged in, built for arm64 without provenance, pushed the tag.
+    # docker: logged in, built for arm64 without provenance, with exactly the file checked.
+    sha256 = hashlib.sha256(CONFIG.encode()).hexdigest()
     calls = deploy.docker_calls()
-    builds = [c for c in calls if c[:2] == ["buildx", "build"]]
-    assert builds[0][2:] == [
-        "--platform",
-        "linux/arm64",
-        "--provenance=false",
-        "--load",
-        "--build-arg",
-        "HEIC=off",
-        "-t",
-        f"{uri}:v1",
-        str(ROOT / "scripts" / ".."),
-    ]
-    assert ["push", f"{uri}:v2"] in calls
+    [build, _] = [c for c in calls if c[:2] == ["buildx", "build"]]
+    platform = ["--platform", "linux/arm64", "--provenance=false", "--load"]
+    assert build[2:8] == [*platform, "--build-arg", "HEIC=off"]
+    assert build[8:10] == ["-t", f"{uri}:v1"]
+    assert build[-1] == f"renditions.toml sha256 {sha256}"
+    assert ["push", f"{uri}:v1"] in calls
     assert ["login", "--username", "AWS", "--password-stdin", uri.split("/")[0]] in calls
+
+    # The deployed configuration, read back: the file in the image (its hash), the flags.
+    config = lam.get_function_configuration(FunctionName="image-resizer")
+    assert config["Environment"]["Variables"] == {
+        "RESIZE_WIDTHS": "200,400",
+        "SOURCE_BUCKETS": photos,
+        "RENDITIONS_SHA256": sha256,
+    }
+    assert config["PackageType"] == "Image" and config["Architectures"] == ["arm64"]
+    assert (config["MemorySize"], config["Timeout"]) == (2048, 90)
+    assert lam.get_function(FunctionName="image-resizer")["Code"]["ImageUri"] == f"{uri}:v1"
+    concurrency = lam.get_function_concurrency(FunctionName="image-resizer")
+    assert concurrency["ReservedConcurrentExecutions"] == 20
 
     # Role: Lambda trust, basic logging, S3 least privilege with exact ARNs.
     role = iam.get_role(RoleName="image-resizer-role")["Role"]
+    assert config["Role"] == role["Arn"]
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
         {
             "Effect": "Allow",
@@ -144,12 +193,10 @@ def test_deploys_everything_and_a_second_run_changes_nothing_it_should_not(
     assert [p["PolicyName"] for p in attached["AttachedPolicies"]] == [
         "AWSLambdaBasicExecutionRole"
     ]
-    assert iam.list_role_policies(RoleName="image-resizer-role")["PolicyNames"] == [
-        "s3-and-failures"
-    ]
     policy = iam.get_role_policy(RoleName="image-resizer-role", PolicyName="s3-and-failures")[
         "PolicyDocument"
     ]
+    queue = f"arn:aws:sqs:us-east-1:{ACCOUNT}:image-resizer-failures"
     assert {
         (str(s["Action"]), s["Resource"], json.dumps(s.get("Condition")))
         for s in policy["Statement"]
@@ -163,38 +210,10 @@ def test_deploys_everything_and_a_second_run_changes_nothing_it_should_not(
         ),
         ("s3:PutObject", f"arn:aws:s3:::{photos}/copy/*", "null"),
         ("s3:DeleteObject", f"arn:aws:s3:::{photos}/copy/*", "null"),  # copies, never uploads
-        ("sqs:SendMessage", f"arn:aws:sqs:us-east-1:{ACCOUNT}:image-resizer-failures", "null"),
+        ("sqs:SendMessage", queue, "null"),
     }
     # The very document that tests/integration/test_iam.py runs the function under.
-    assert policy == role_policy(
-        photos,
-        "images/",
-        photos,
-        "copy/",
-        f"arn:aws:sqs:us-east-1:{ACCOUNT}:image-resizer-failures",
-    )
-
-    # Function: an image, arm64, the sizes asked for, the environment.
-    config = lam.get_function_configuration(FunctionName="image-resizer")
-    assert config["PackageType"] == "Image" and config["Architectures"] == ["arm64"]
-    assert (config["MemorySize"], config["Timeout"]) == (2048, 90)
-    assert config["Role"] == role["Arn"]
-    assert config["Environment"]["Variables"] == {
-        "RESIZE_WIDTHS": "300,600,900",
-        "SOURCE_PREFIX": "images/",
-        "OUTPUT_PREFIX": "copy/",
-    }
-    code = lam.get_function(FunctionName="image-resizer")["Code"]
-    assert code["ImageUri"] == f"{uri}:v2"
-    concurrency = lam.get_function_concurrency(FunctionName="image-resizer")
-    assert concurrency["ReservedConcurrentExecutions"] == 20
-
-    # Failures: bounded retries, then the queue.
-    invoke_config = lam.get_function_event_invoke_config(FunctionName="image-resizer")
-    assert invoke_config["MaximumRetryAttempts"] == 2
-    assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == (
-        f"arn:aws:sqs:us-east-1:{ACCOUNT}:image-resizer-failures"
-    )
+    assert policy == role_policy(photos, "images/", photos, ["copy/"], queue)
 
     # Trigger: one permission statement (not two after two runs), scoped to the bucket.
     statements = json.loads(lam.get_policy(FunctionName="image-resizer")["Policy"])["Statement"]
@@ -207,39 +226,47 @@ def test_deploys_everything_and_a_second_run_changes_nothing_it_should_not(
 
     # Notification merged: ours once, the unrelated one untouched. The audit log already
     # has every ObjectRemoved event, and S3 refuses a second notification for them on
-    # the same keys (moto does not): so deletes are left out, and the user is told.
+    # the same keys (moto does not): so deletes are left out, and the user is told so,
+    # in the warning and in the summary.
     notifications = s3.get_bucket_notification_configuration(Bucket=photos)
     assert [q["Id"] for q in notifications["QueueConfigurations"]] == ["audit-log"]
     [mine] = notifications["LambdaFunctionConfigurations"]
     assert mine["LambdaFunctionArn"].endswith(":function:image-resizer")
     assert mine["Events"] == ["s3:ObjectCreated:*"]
+    assert mine["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "images/"}]
     assert (
         f"deploy.sh: warning: s3://{photos} already sends s3:ObjectRemoved:* events for keys "
         "under 'images/' to 'audit-log', and S3 allows one notification per event type and "
         "key, so deletes are not wired: copies will stay when their upload is deleted. To have "
         "both, send the bucket's events through an SNS topic or EventBridge"
     ) in second.stderr.replace("\n", " ")
-    assert mine["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "images/"}]
-
+    assert "NOT deleted with their upload: deletes are not wired" in second.stdout
+    assert "deleted with their upload)" not in second.stdout
     assert 'aws s3 cp photo.jpg "s3://deploy-photos/images/photo.jpg"' in second.stdout
 
-    check_monitoring(s3_endpoint)
+    check_monitoring(s3_endpoint, stack_template(s3_endpoint, "image-resizer"))
 
-    # --destroy removes what deploy made, and nothing else.
-    gone = deploy("--bucket", photos, "--region", "us-east-1", "--destroy")
+    # A flag dropped on the next run: the file's value again (nothing set by hand lingers).
+    third = deploy(*options[:-2])
+    assert third.returncode == 0, third.stderr
+    variables = lam.get_function_configuration(FunctionName="image-resizer")["Environment"]
+    assert variables["Variables"] == {"SOURCE_BUCKETS": photos, "RENDITIONS_SHA256": sha256}
+
+    # --destroy removes the stack and the repository, and nothing else.
+    gone = deploy("--bucket", photos, "--destroy")
     assert gone.returncode == 0, gone.stderr
     assert ecr.describe_repositories()["repositories"] == []
     assert "image-resizer" not in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
     assert "image-resizer-role" not in [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    assert [s["StackName"] for s in cloudformation.describe_stacks()["Stacks"]] == []
     after = s3.get_bucket_notification_configuration(Bucket=photos)
     assert [q["Id"] for q in after["QueueConfigurations"]] == ["audit-log"]
     assert not after.get("LambdaFunctionConfigurations")
     s3.head_bucket(Bucket=photos)
     cloudwatch = client("cloudwatch", s3_endpoint)
-    assert cloudwatch.describe_alarms()["MetricAlarms"] == []
     assert cloudwatch.list_dashboards()["DashboardEntries"] == []
     assert client("sns", s3_endpoint).list_topics()["Topics"] == []
-    assert log_groups(s3_endpoint) == {"/aws/lambda/image-resizer": 30}  # the logs stay
+    assert log_groups(s3_endpoint) == {}
 
 
 # What the dashboard may show from AWS/Lambda and AWS/SQS (their documented metrics).
@@ -262,16 +289,40 @@ def log_groups(endpoint: str) -> dict[str, int | None]:
     return {g["logGroupName"]: g.get("retentionInDays") for g in groups}
 
 
-def check_monitoring(endpoint: str) -> None:
+def check_monitoring(endpoint: str, template: dict[str, Any]) -> None:
     assert log_groups(endpoint) == {"/aws/lambda/image-resizer": 30}
-
-    # Alarms: each once, on the right metric, firing on anything above zero, to the topic.
-    sns, cloudwatch = client("sns", endpoint), client("cloudwatch", endpoint)
+    sqs = client("sqs", endpoint)
+    queue_url = sqs.get_queue_url(QueueName="image-resizer-failures")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])
+    assert attributes["Attributes"]["MessageRetentionPeriod"] == str(14 * 24 * 3600)
+    sns = client("sns", endpoint)
     [topic] = sns.list_topics()["Topics"]
     assert topic["TopicArn"].endswith(":image-resizer-alarms")
-    [subscription] = sns.list_subscriptions_by_topic(TopicArn=topic["TopicArn"])["Subscriptions"]
-    assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "ops@example.com")
-    alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+    resources = template["Resources"]
+
+    # moto makes none of these three from a stack: their declarations, as AWS receives them.
+    [subscription] = [r for r in resources.values() if r["Type"] == "AWS::SNS::Subscription"]
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": "AlarmTopic"},
+        "Protocol": "email",
+        "Endpoint": "ops@example.com",
+    }
+    assert resources["AlarmTopic"]["Properties"] == {"TopicName": "image-resizer-alarms"}
+    [invoke] = [r for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    assert invoke["Properties"] == {
+        "FunctionName": {"Ref": "Function"},
+        "Qualifier": "$LATEST",
+        "MaximumRetryAttempts": 2,
+        "MaximumEventAgeInSeconds": 21600,
+        "DestinationConfig": {
+            "OnFailure": {"Destination": {"Fn::GetAtt": ["FailureQueue", "Arn"]}}
+        },
+    }
+    alarms = {
+        r["Properties"]["AlarmName"]: r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
     function = [{"Name": "FunctionName", "Value": "image-resizer"}]
     assert {
         name: (a["Namespace"], a["MetricName"], a["Dimensions"], a["Statistic"])
@@ -290,9 +341,10 @@ def check_monitoring(endpoint: str) -> None:
     for alarm in alarms.values():
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
         assert (alarm["Period"], alarm["EvaluationPeriods"]) == (300, 1)
-        assert alarm["AlarmActions"] == [topic["TopicArn"]]
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
     # Dashboard: valid JSON naming only metrics that exist: AWS's, and those the function emits.
+    cloudwatch = client("cloudwatch", endpoint)
     [entry] = cloudwatch.list_dashboards()["DashboardEntries"]
     body = json.loads(
         cloudwatch.get_dashboard(DashboardName=entry["DashboardName"])["DashboardBody"]
@@ -317,10 +369,9 @@ def test_deletes_and_application_events_are_wired_and_granted_on_their_resources
     deploy, s3, s3_endpoint
 ):
     s3.create_bucket(Bucket="deploy-albums")
-    done = deploy(
-        "--bucket", "deploy-albums", "--region", "us-east-1", "--tag", "v1",
-        "--event-bus", "apps",
-    )  # fmt: skip
+    client("events", s3_endpoint).create_event_bus(Name="apps")
+    name = ("--function-name", "albums-resizer")
+    done = deploy("--bucket", "deploy-albums", *name, "--tag", "v1", "--event-bus", "apps")
     assert done.returncode == 0, done.stderr
     assert "warning" not in done.stderr
 
@@ -329,60 +380,147 @@ def test_deletes_and_application_events_are_wired_and_granted_on_their_resources
     ]
     assert mine["Events"] == ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
     assert mine["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "images/"}]
+    assert "(deleted with their upload)" in done.stdout
 
     iam, lam = client("iam", s3_endpoint), client("lambda", s3_endpoint)
-    policy = iam.get_role_policy(RoleName="image-resizer-role", PolicyName="s3-and-failures")[
+    policy = iam.get_role_policy(RoleName="albums-resizer-role", PolicyName="s3-and-failures")[
         "PolicyDocument"
     ]
     bus = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/apps"
     granted = {(str(s["Action"]), s["Resource"]) for s in policy["Statement"]}
     assert ("events:PutEvents", bus) in granted
     assert ("s3:DeleteObject", "arn:aws:s3:::deploy-albums/copy/*") in granted
-    assert [a for a, _ in granted if "Delete" in a or "events:" in a] in (
-        ["s3:DeleteObject", "events:PutEvents"],
-        ["events:PutEvents", "s3:DeleteObject"],
-    )  # nothing else may delete or publish
-    queue = f"arn:aws:sqs:us-east-1:{ACCOUNT}:image-resizer-failures"
-    assert policy == role_policy("deploy-albums", "images/", "deploy-albums", "copy/", queue, bus)
-    variables = lam.get_function_configuration(FunctionName="image-resizer")["Environment"][
+    assert sorted(a for a, _ in granted if "Delete" in a or "events:" in a) == [
+        "events:PutEvents",
+        "s3:DeleteObject",
+    ]  # nothing else may delete or publish
+    queue = f"arn:aws:sqs:us-east-1:{ACCOUNT}:albums-resizer-failures"
+    assert policy == role_policy("deploy-albums", "images/", "deploy-albums", ["copy/"], queue, bus)
+    variables = lam.get_function_configuration(FunctionName="albums-resizer")["Environment"][
         "Variables"
     ]
     assert variables["EVENT_BUS_NAME"] == "apps"
     assert "one per object on the event bus apps" in done.stdout
 
-    gone = deploy("--bucket", "deploy-albums", "--region", "us-east-1", "--destroy")
+    gone = deploy("--bucket", "deploy-albums", *name, "--destroy")
     assert gone.returncode == 0, gone.stderr
     after = s3.get_bucket_notification_configuration(Bucket="deploy-albums")
     assert not after.get("LambdaFunctionConfigurations")
 
 
-def test_heic_builds_the_heic_variant(deploy, photos):
-    done = deploy("--bucket", photos, "--region", "us-east-1", "--tag", "t", "--heic", "--dry-run")
+def test_an_event_bus_that_does_not_exist_is_refused_before_any_change(deploy, photos, s3_endpoint):
+    done = deploy("--bucket", photos, "--event-bus", "no-such-bus", "--tag", "t")
 
-    assert done.returncode == 0, done.stderr
-    [build] = [line for line in done.stderr.splitlines() if line.startswith("+ docker buildx")]
+    assert done.returncode == 2
+    assert (
+        "deploy.sh: event bus 'no-such-bus' (EVENT_BUS_NAME, or --event-bus) does not exist in "
+        "us-east-1 or this account cannot read it: create it (aws events create-event-bus "
+        "--name NAME) or leave the setting empty for no application events"
+    ) in done.stderr.replace("\n", " ")
+    assert client("ecr", s3_endpoint).describe_repositories()["repositories"] == []
+
+
+def test_a_failed_deploy_half_way_leaves_the_previous_version_running(
+    deploy, photos, config_file, s3_endpoint
+):
+    name = ("--function-name", "halfway-resizer", "--config", str(config_file))
+    first = deploy("--bucket", photos, *name, "--tag", "v1")
+    assert first.returncode == 0, first.stderr
+    lam = client("lambda", s3_endpoint)
+    before = lam.get_function_configuration(FunctionName="halfway-resizer")
+
+    # The image is built, then its push is refused: the stack is never asked to change.
+    failed = deploy(
+        "--bucket", photos, *name, "--tag", "v2", "--widths", "100", DOCKER_FAIL_PUSH=":v2"
+    )
+
+    assert failed.returncode != 0
+    assert "denied: the stand-in refuses this push" in failed.stderr
+    after = lam.get_function_configuration(FunctionName="halfway-resizer")
+    assert after["Environment"] == before["Environment"]
+    assert lam.get_function(FunctionName="halfway-resizer")["Code"]["ImageUri"].endswith(":v1")
+    assert (
+        client("cloudformation", s3_endpoint).list_change_sets(StackName="halfway-resizer")[
+            "Summaries"
+        ]
+        == []
+    )
+    assert deploy("--bucket", photos, *name, "--destroy").returncode == 0
+
+
+def test_dry_run_shows_the_whole_template_first_then_the_change_set(
+    deploy, photos, config_file, s3_endpoint
+):
+    name = ("--function-name", "dry-resizer", "--config", str(config_file))
+    cloudformation, lam = client("cloudformation", s3_endpoint), client("lambda", s3_endpoint)
+
+    first = deploy("--bucket", photos, *name, "--tag", "t", "--heic", "--dry-run")
+
+    assert first.returncode == 0, first.stderr
+    template = json.loads(first.stdout[: first.stdout.index("\nDry run:")].strip())
+    function = template["Resources"]["Function"]["Properties"]
+    assert function["FunctionName"] == "dry-resizer"
+    [build] = [line for line in first.stderr.splitlines() if line.startswith("+ docker buildx")]
     assert " --build-arg HEIC=on " in build
-    refused = deploy("--bucket", photos, "--region", "us-east-1", DEPLOY_HEIC="yes")
-    assert refused.returncode == 2
-    assert "deploy.sh: invalid DEPLOY_HEIC 'yes': expected on or off" in refused.stderr
-
-
-def test_dry_run_prints_every_call_and_changes_nothing(deploy, photos, s3_endpoint):
-    done = deploy("--bucket", photos, "--region", "us-east-1", "--tag", "t", "--dry-run")
-
-    assert done.returncode == 0, done.stderr
-    for call in (
-        "aws ecr create-repository",
-        "docker buildx build",
-        "docker push",
-        "aws iam create-role",
-        "aws lambda create-function",
-        "aws lambda add-permission",
-        "aws s3api put-bucket-notification-configuration",
-    ):
-        assert f"+ {call}" in done.stderr, call
+    assert "dry-resizer" not in [s["StackName"] for s in cloudformation.describe_stacks()["Stacks"]]
     assert client("ecr", s3_endpoint).describe_repositories()["repositories"] == []
     assert [c for c in deploy.docker_calls() if c[:2] != ["buildx", "version"]] == []
+
+    assert deploy("--bucket", photos, *name, "--tag", "t").returncode == 0
+    planned = deploy("--bucket", photos, *name, "--tag", "t2", "--memory", "512", "--dry-run")
+
+    assert planned.returncode == 0, planned.stderr
+    assert "  Modify  Function (AWS::Lambda::Function)" in planned.stderr
+    config = lam.get_function_configuration(FunctionName="dry-resizer")
+    assert config["MemorySize"] == 1769  # the plan was shown, not carried out
+    assert cloudformation.list_change_sets(StackName="dry-resizer")["Summaries"] == []
+    assert deploy("--bucket", photos, *name, "--destroy").returncode == 0
+
+
+def test_a_bad_file_is_refused_with_the_validators_own_sentence(
+    deploy, photos, tmp_path, s3_endpoint
+):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[defaults\nresize_widths = '300'\n")
+    cli = check("--json", "--config", str(bad))
+    assert cli.returncode == 2
+    [sentence] = cli.stderr.splitlines()
+    assert sentence.startswith("error: ")
+
+    done = deploy("--bucket", photos, "--config", str(bad), "--dry-run")
+
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"deploy.sh: {sentence}"]
+    assert deploy.docker_calls() == []
+    assert client("ecr", s3_endpoint).describe_repositories()["repositories"] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "variable"),
+    [
+        (("--widths", "0"), "RESIZE_WIDTHS=0"),
+        (("--widths", "300,abc"), "RESIZE_WIDTHS=300,abc"),
+        (("--output-prefix", "*"), "OUTPUT_PREFIX=*"),
+        (("--source-prefix", "images/?/"), "SOURCE_PREFIX=images/?/"),
+        (("--source-prefix", "images/", "--output-prefix", "images/copy/"), None),
+        (("--metrics-namespace", "AWS/Lambda"), "METRICS_NAMESPACE=AWS/Lambda"),
+        (("--event-bus", "my bus"), "EVENT_BUS_NAME=my bus"),
+    ],
+)
+def test_a_bad_setting_is_refused_as_the_function_refuses_it(deploy, photos, args, variable):
+    env = dict(v.split("=", 1) for v in [variable] if v) or {
+        "SOURCE_PREFIX": "images/",
+        "OUTPUT_PREFIX": "images/copy/",
+    }
+    cli = check("--json", **env)
+    assert cli.returncode == 2
+    [sentence] = cli.stderr.splitlines()
+
+    done = deploy("--bucket", photos, *args, "--tag", "t", "--dry-run")
+
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"deploy.sh: {sentence}"]
+    assert deploy.docker_calls() == []
 
 
 @pytest.mark.parametrize(
@@ -391,66 +529,30 @@ def test_dry_run_prints_every_call_and_changes_nothing(deploy, photos, s3_endpoi
         ((), "deploy.sh: --bucket is required"),
         (("--bucket", "no-such-bucket-here"), "bucket 'no-such-bucket-here' does not exist"),
         (
-            (
-                "--bucket",
-                "deploy-photos",
-                "--source-prefix",
-                "images/",
-                "--output-prefix",
-                "images/copy/",
-            ),
-            "invalid prefixes: --source-prefix 'images/' and --output-prefix 'images/copy/' "
+            ("--bucket", "deploy-photos", "--output-bucket", "deploy-photos", "--output-prefix",
+             "images/copy/"),
+            "invalid prefixes: the source prefix 'images/' and the output prefix 'images/copy/' "
             "overlap in bucket 'deploy-photos', so every copy would trigger the function again",
-        ),
-        (
-            (
-                "--bucket",
-                "deploy-photos",
-                "--output-bucket",
-                "deploy-photos",
-                "--output-prefix",
-                "images/copy/",
-            ),
-            "invalid prefixes: --source-prefix 'images/' and --output-prefix 'images/copy/' "
-            "overlap in bucket 'deploy-photos'",
-        ),
-        (
-            ("--bucket", "deploy-photos", "--output-prefix", "*"),
-            "invalid --output-prefix '*': '*' and '?' are wildcards in the role's IAM policy, "
-            "so its S3 permissions would reach other keys (the originals included); use a "
-            "prefix without them",
-        ),
-        (
-            ("--bucket", "deploy-photos", "--source-prefix", "images/?/"),
-            "invalid --source-prefix 'images/?/': '*' and '?' are wildcards",
-        ),
-        (
-            ("--bucket", "deploy-photos", "--output-prefix", "copy/\n"),
-            "invalid --output-prefix $'copy/\\n': expected no control characters",
-        ),
-        (
-            ("--bucket", "deploy-photos", "--source-prefix", ""),
-            "invalid --source-prefix '': an empty source prefix makes every upload",
         ),
         (
             ("--bucket", "deploy-photos", "--arch", "sparc"),
             "invalid --arch 'sparc': expected arm64 or x86_64",
         ),
         (
-            ("--bucket", "deploy-photos", "--event-bus", "my bus"),
-            "invalid --event-bus 'my bus': expected an EventBridge event bus name (letters, "
-            "digits and . - _ /) or its ARN",
-        ),
-        (
             ("--bucket", "deploy-photos", "--memory", "64"),
             "invalid --memory '64': expected megabytes from 128 to 10240",
         ),
+        (
+            ("--bucket", "deploy-photos", "--function-name", "2_resizer"),
+            "invalid --function-name '2_resizer': expected a letter, then up to 55 of",
+        ),
+        (("--bucket", "deploy-photos", "--heic", "--tag", "a b"), "invalid --tag 'a b'"),
     ],
-)
-def test_bad_inputs_fail_before_any_change(deploy, photos, s3_endpoint, args, message):
-    done = deploy(*args, "--region", "us-east-1", "--tag", "t")
+)  # fmt: skip
+def test_bad_deploy_options_fail_before_any_change(deploy, photos, s3_endpoint, args, message):
+    done = deploy(*args)
 
     assert done.returncode == 2
-    assert message in done.stderr
+    assert message in done.stderr.replace("\n", " ")
     assert client("ecr", s3_endpoint).describe_repositories()["repositories"] == []
     assert [c for c in deploy.docker_calls() if c[:2] != ["buildx", "version"]] == []

@@ -1,4 +1,4 @@
-"""The function under exactly the role policy deploy.sh writes, with IAM enforced.
+"""The function under exactly the role policy the deploy declares, with IAM enforced.
 
 moto's server checks every request against IAM once INITIAL_NO_AUTH_ACTION_COUNT
 requests have passed (moto's "IAM-like Access Control"); the fault proxy adds
@@ -9,11 +9,8 @@ key that does not exist (AWS docs for GetObject and HeadObject).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -24,34 +21,19 @@ from faults import fault_proxy
 from harness import LambdaContext, s3_event
 
 from devtools.s3server import free_port, moto_server
+from tools.deploy.policy import policy
 
-ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "iam-photos"
 QUEUE = "arn:aws:sqs:us-east-1:123456789012:image-resizer-failures"
 
 
 def role_policy(*, list_bucket: bool = True) -> dict[str, Any]:
-    """What deploy.sh puts on the role for the default prefixes (less s3:ListBucket, as
-    deploy.sh wrote it before: then S3 answers 403 for a missing key)."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "role_policy.py"),
-            BUCKET,
-            "images/",
-            BUCKET,
-            "copy/",
-            QUEUE,
-        ],
-        text=True,
-        capture_output=True,
-        timeout=30,
-        check=True,
-    )
-    policy = json.loads(done.stdout)
+    """What the deploy's template puts on the role for the default prefixes (less
+    s3:ListBucket, as deploy.sh wrote it before: then S3 answers 403 for a missing key)."""
+    document = policy(BUCKET, "images/", BUCKET, ["copy/"], QUEUE)
     if not list_bucket:
-        policy["Statement"] = [s for s in policy["Statement"] if s["Action"] != "s3:ListBucket"]
-    return policy
+        document["Statement"] = [s for s in document["Statement"] if s["Action"] != "s3:ListBucket"]
+    return document
 
 
 @pytest.fixture(params=[True, False], ids=["deployed policy", "without s3:ListBucket"])

@@ -17,9 +17,6 @@ BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionR
 RETRIES = 2
 MAX_EVENT_AGE_S = 6 * 3600
 QUEUE_RETENTION_S = 14 * 24 * 3600
-# The retention periods CloudWatch Logs accepts.
-LOG_RETENTIONS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827)
-LOG_RETENTIONS += (2192, 2557, 2922, 3288, 3653)
 
 
 @dataclass(frozen=True, slots=True)
