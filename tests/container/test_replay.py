@@ -97,6 +97,10 @@ def test_the_task_root_holds_the_runtime_lock_and_the_code_only(
     shipped = sorted(p.name for p in (built.task_root / "app").glob("*.py"))
     assert shipped == sorted(p.name for p in (ROOT / "app").glob("*.py"))
     assert not list(built.rootfs.glob("tmp/*")), "the build's inputs were left in the image"
+    # The configuration file travels in the image, beside the app package that reads it.
+    assert (built.task_root / "renditions.toml").read_bytes() == (
+        ROOT / "renditions.toml"
+    ).read_bytes()
     size = replay.tree_bytes(built.task_root)
     with capsys.disabled():
         print(f"\nreplayed task root: {size / 1e6:.1f} MB", end=" ")
