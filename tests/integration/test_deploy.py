@@ -554,6 +554,10 @@ def test_a_bad_setting_is_refused_as_the_function_refuses_it(deploy, photos, arg
             "invalid --function-name '2_resizer': expected a letter, then up to 55 of",
         ),
         (("--bucket", "deploy-photos", "--heic", "--tag", "a b"), "invalid --tag 'a b'"),
+        (
+            ("--bucket", "deploy-photos", "--config", "/no/such.toml"),
+            "deploy.sh: --config '/no/such.toml' is not a file",
+        ),
     ],
 )  # fmt: skip
 def test_bad_deploy_options_fail_before_any_change(deploy, photos, s3_endpoint, args, message):
@@ -563,3 +567,28 @@ def test_bad_deploy_options_fail_before_any_change(deploy, photos, s3_endpoint, 
     assert message in done.stderr.replace("\n", " ")
     assert client("ecr", s3_endpoint).describe_repositories()["repositories"] == []
     assert [c for c in deploy.docker_calls() if c[:2] != ["buildx", "version"]] == []
+
+
+def test_a_function_deployed_outside_the_stack_is_refused_before_any_change(
+    deploy, photos, s3_endpoint
+):
+    iam, lam = client("iam", s3_endpoint), client("lambda", s3_endpoint)
+    role = iam.create_role(
+        RoleName="legacy-resizer-role",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    uri = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/legacy-resizer:old"
+    lam.create_function(
+        FunctionName="legacy-resizer", PackageType="Image", Code={"ImageUri": uri}, Role=role
+    )
+
+    done = deploy("--bucket", photos, "--function-name", "legacy-resizer", "--tag", "t")
+
+    assert done.returncode == 2
+    assert (
+        "deploy.sh: function 'legacy-resizer' exists but no stack 'legacy-resizer' holds it: "
+        "it was deployed by hand or by an older deploy.sh, whose --destroy removes it (or "
+        "choose another --function-name)"
+    ) in done.stderr.replace("\n", " ")
+    assert lam.get_function(FunctionName="legacy-resizer")["Code"]["ImageUri"] == uri
+    assert deploy.docker_calls() == [["buildx", "version"]]
