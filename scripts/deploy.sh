@@ -43,7 +43,7 @@ Options (each also settable by the environment variable shown):
                               function's notification (the bucket's others stay)
   -h, --help                  this text
 
-Overrides of the file's settings, deployed as the function's environment variables
+Overrides of the file's [defaults], deployed as the function's environment variables
 (a redeploy without them returns to the file's values):
   --source-prefix PREFIX      SOURCE_PREFIX                               DEPLOY_SOURCE_PREFIX
   --output-prefix PREFIX      OUTPUT_PREFIX                               DEPLOY_OUTPUT_PREFIX
@@ -230,10 +230,12 @@ lacking() {
   fi
 }
 command -v aws >/dev/null || lacking "'aws' is not on PATH; install the AWS CLI first"
-if [ "$destroy" = 0 ] && [ "$dry_run" = 0 ]; then
-  command -v docker >/dev/null || die "'docker' is not on PATH; install Docker first"
-  docker buildx version >/dev/null 2>&1 \
-    || die "'docker buildx' is not available; install the buildx plugin"
+if [ "$destroy" = 0 ]; then
+  if ! command -v docker >/dev/null; then
+    lacking "'docker' is not on PATH; install Docker first"
+  elif ! docker buildx version >/dev/null 2>&1; then
+    lacking "'docker buildx' is not available; install the buildx plugin"
+  fi
 fi
 if [ -z "$region" ]; then
   region="$(aws configure get region 2>/dev/null || true)"
@@ -360,8 +362,8 @@ if [ "$destroy" = 1 ]; then
     --notification-configuration "$notifications"
   if [ -n "$stack_status" ] || [ "$offline" = 1 ]; then
     say "Deleting stack $stack: the function, its role, queue, logs, alarms and dashboard"
-    run cfn delete-stack --stack-name "$stack"
-    run cfn wait stack-delete-complete --stack-name "$stack"
+    run aws cloudformation delete-stack --stack-name "$stack"
+    run aws cloudformation wait stack-delete-complete --stack-name "$stack"
   fi
   if [ "$offline" = 1 ] || aws ecr describe-repositories --repository-names "$function_name" \
       >/dev/null 2>&1; then
@@ -423,6 +425,9 @@ for variable in "${environment[@]}"; do template+=(--env "$variable"); done
 if [ "$offline" = 1 ] || { [ "$dry_run" = 1 ] && [ -z "$stack_status" ]; }; then
   say "Stack $stack: nothing deployed yet; the whole template"
   cat "$work/template.json"
+  say "Bucket notification: s3://$bucket/$source_prefix* -> $function_name"
+  show aws s3api put-bucket-notification-configuration --bucket "$bucket" \
+    --notification-configuration "$notifications"
   printf '\nDry run: nothing was changed. Without --dry-run, deploy.sh creates the stack above.\n'
   exit 0
 fi
@@ -484,7 +489,7 @@ if [ "$dry_run" = 1 ]; then
   exit 0
 fi
 if [ "$changed" = 1 ]; then
-  run cfn execute-change-set --stack-name "$stack" --change-set-name "$change_set"
+  run aws cloudformation execute-change-set --stack-name "$stack" --change-set-name "$change_set"
   waited="stack-update-complete"
   [ "$change_type" = UPDATE ] || waited="stack-create-complete"
   show aws cloudformation wait "$waited" --stack-name "$stack"

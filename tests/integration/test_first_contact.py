@@ -3,6 +3,7 @@ start and banner, the CLI, and a dry run of the deploy on a machine with nothing
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -151,19 +152,20 @@ DEPLOY_CALLS = [
     "aws ecr get-login-password | docker login --username AWS --password-stdin",
     "docker buildx build --platform linux/arm64 --provenance=false",
     "docker push",
-    "aws iam create-role",
-    "aws iam attach-role-policy",
-    "aws iam put-role-policy",
-    "aws logs create-log-group",
-    "aws logs put-retention-policy",
-    "aws lambda create-function",
-    "aws sqs create-queue",
-    "aws lambda put-function-event-invoke-config",
-    "aws cloudwatch put-dashboard",
-    "aws cloudwatch put-metric-alarm",
-    "aws lambda add-permission",
     "aws s3api put-bucket-notification-configuration",
 ]
+# What the stack declares: everything but the repository and the bucket's notification.
+STACK_TYPES = {
+    "AWS::IAM::Role",
+    "AWS::IAM::Policy",
+    "AWS::SQS::Queue",
+    "AWS::Logs::LogGroup",
+    "AWS::Lambda::Function",
+    "AWS::Lambda::EventInvokeConfig",
+    "AWS::Lambda::Permission",
+    "AWS::CloudWatch::Dashboard",
+    "AWS::CloudWatch::Alarm",
+}
 
 
 @pytest.mark.parametrize("aws", [False, True], ids=["no-aws-cli", "no-credentials"])
@@ -185,11 +187,13 @@ def test_deploy_dry_run_works_with_no_buildx_credentials_or_network(
     assert "<account-id>" in done.stderr
     assert "AWS cannot be reached" in done.stderr
     assert "'docker' is not on PATH; install Docker first (a real run stops here)" in done.stderr
+    template = json.loads(done.stdout[: done.stdout.index("\nDry run:")])
+    assert {r["Type"] for r in template["Resources"].values()} == STACK_TYPES
     assert "Dry run: nothing was changed." in done.stdout
 
     destroyed = _deploy("--bucket", "my-photos", "--dry-run", "--destroy", env=env)
     assert destroyed.returncode == 0, destroyed.stderr
-    for call in ("aws lambda delete-function", "aws iam delete-role", "aws sqs delete-queue"):
+    for call in ("aws cloudformation delete-stack", "aws ecr delete-repository"):
         assert f"+ {call}" in destroyed.stderr, call
     assert "Dry run: nothing was removed." in destroyed.stdout
 
