@@ -165,17 +165,16 @@ if ! (cd "$root" && env -i PATH="$PATH" HOME="${HOME:-/}" ${overrides[@]+"${over
   exit 2
 fi
 field() { "$python" -c 'import json, sys; v = json.load(open(sys.argv[1]))[sys.argv[2]]
-print(v if isinstance(v, str) else "" if v is None else ",".join(v))' "$work/check.json" "$1"; }
+print(v if isinstance(v, str) else "" if v is None else "\n".join(v))' "$work/check.json" "$1"; }
 checked_file="$(field config_file)"
 source_prefix="$(field source_prefix)"
 output_bucket="$(field output_bucket)"
 output_bucket="${output_bucket:-$bucket}"
-output_prefixes="$(field output_prefixes)"
+mapfile -t prefixes < <(field output_prefixes)  # one a line: a prefix may hold a comma
 event_bus="$(field event_bus)"
 # The validator checks the prefixes against each other; only the deploy knows that an
 # OUTPUT_BUCKET may be the very bucket it wires.
 if [ "$output_bucket" = "$bucket" ]; then
-  IFS=, read -r -a prefixes <<<"$output_prefixes"
   for prefix in "${prefixes[@]}"; do
     if [[ "$prefix" == "$source_prefix"* ]] || [[ "$source_prefix" == "$prefix"* ]]; then
       die "invalid prefixes: the source prefix '$source_prefix' and the output prefix \
@@ -528,13 +527,13 @@ Deployed:
 $function_name ($arch, ${memory} MB, ${timeout} s) from $image
   configuration ${checked_file:-no file: the defaults} (sha256 ${sha256:0:12})
   uploads  s3://$bucket/$source_prefix*
-  copies   s3://$output_bucket/ under ${output_prefixes//,/, }  ($deletes)
+  copies   s3://$output_bucket/ under $(printf "'%s' " "${prefixes[@]}")($deletes)
   failures $function_name-failures (after 2 retries)${event_bus:+
   events   one per object on the event bus $event_bus (source image-resizer)}
 
 Try it:
   aws s3 cp photo.jpg "s3://$bucket/${source_prefix}photo.jpg"
-  aws s3 ls "s3://$output_bucket/${output_prefixes%%,*}"
+  aws s3 ls "s3://$output_bucket/${prefixes[0]}"
 Logs:    aws logs tail "/aws/lambda/$function_name" --follow   (kept $log_retention days)
 Metrics: CloudWatch > Dashboards > $function_name
 Alarms:  $function_name-errors, -throttles, -objects-failed, -failure-queue${alarm_email:+ -> $alarm_email (confirm the e-mail from AWS)}

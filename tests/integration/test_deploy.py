@@ -41,10 +41,18 @@ elif args[:1] == ["push"] and args[1].endswith(os.environ.get("DOCKER_FAIL_PUSH"
     sys.exit("denied: the stand-in refuses this push")
 """
 CONFIG = """\
-# The deployed configuration: [defaults] apply to every upload.
+# The deployed configuration: [defaults] apply to every upload but the avatars.
 [defaults]
 resize_widths = "300,600"
 quality = "82"
+
+[profiles.avatars]
+resize_widths = "64x64:cover,128x128:cover"
+output_prefix = "avatars/"
+
+[[rules]]
+prefix = "images/avatars/"
+profile = "avatars"
 """
 
 
@@ -208,24 +216,30 @@ def test_deploys_the_file_and_flags_and_a_second_run_changes_nothing(
     policy = iam.get_role_policy(RoleName="image-resizer-role", PolicyName="s3-and-failures")[
         "PolicyDocument"
     ]
+    # Every profile's copies, and nothing more: the avatars' prefix and the default one.
     queue = f"arn:aws:sqs:us-east-1:{ACCOUNT}:image-resizer-failures"
+    copies = [f"arn:aws:s3:::{photos}/avatars/*", f"arn:aws:s3:::{photos}/copy/*"]
     assert {
-        (str(s["Action"]), s["Resource"], json.dumps(s.get("Condition")))
+        (str(s["Action"]), json.dumps(s["Resource"]), json.dumps(s.get("Condition")))
         for s in policy["Statement"]
     } == {
-        (str(["s3:GetObject", "s3:GetObjectVersion"]), f"arn:aws:s3:::{photos}/images/*", "null"),
-        ("s3:GetObject", f"arn:aws:s3:::{photos}/copy/*", "null"),
+        (
+            str(["s3:GetObject", "s3:GetObjectVersion"]),
+            json.dumps(f"arn:aws:s3:::{photos}/images/*"),
+            "null",
+        ),
+        ("s3:GetObject", json.dumps(copies), "null"),
         (
             "s3:ListBucket",
-            f"arn:aws:s3:::{photos}",
-            json.dumps({"StringLike": {"s3:prefix": ["images/*", "copy/*"]}}),
+            json.dumps(f"arn:aws:s3:::{photos}"),
+            json.dumps({"StringLike": {"s3:prefix": ["images/*", "avatars/*", "copy/*"]}}),
         ),
-        ("s3:PutObject", f"arn:aws:s3:::{photos}/copy/*", "null"),
-        ("s3:DeleteObject", f"arn:aws:s3:::{photos}/copy/*", "null"),  # copies, never uploads
-        ("sqs:SendMessage", queue, "null"),
+        ("s3:PutObject", json.dumps(copies), "null"),
+        ("s3:DeleteObject", json.dumps(copies), "null"),  # copies, never uploads
+        ("sqs:SendMessage", json.dumps(queue), "null"),
     }
     # The very document that tests/integration/test_iam.py runs the function under.
-    assert policy == role_policy(photos, "images/", photos, ["copy/"], queue)
+    assert policy == role_policy(photos, "images/", photos, ["avatars/", "copy/"], queue)
 
     # Trigger: one permission statement (not two after two runs), scoped to the bucket.
     statements = json.loads(lam.get_policy(FunctionName="image-resizer")["Policy"])["Statement"]
