@@ -156,17 +156,30 @@ trap 'rm -rf "$work"' EXIT
 if [ -n "$config_file" ]; then
   [ -f "$config_file" ] || die "--config '$config_file' is not a file"
   config_file="$(cd "$(dirname "$config_file")" && pwd)/$(basename "$config_file")"
+elif [ -f "$root/renditions.toml" ]; then
+  config_file="$root/renditions.toml"  # where the function finds it beside app/
+fi
+# The bytes checked are the bytes built into the image: a copy, taken once.
+context="$work/context"
+mkdir -p "$context/requirements"
+if [ -n "$config_file" ]; then
+  cp "$config_file" "$context/renditions.toml"
+else
+  : >"$context/renditions.toml"  # no file: no settings, every default
 fi
 overrides+=("SOURCE_BUCKETS=$bucket")
-check=("$python" -m app check --json ${config_file:+--config "$config_file"})
+check=("$python" -m app check --json --config "$context/renditions.toml")
 if ! (cd "$root" && env -i PATH="$PATH" HOME="${HOME:-/}" ${overrides[@]+"${overrides[@]}"} \
     "${check[@]}") >"$work/check.json" 2>"$work/check.err"; then
-  sed 's/^/deploy.sh: /' "$work/check.err" >&2
+  # The message names the file as the user did, not as the copy checked.
+  while IFS= read -r line; do
+    echo "deploy.sh: ${line//"$context/renditions.toml"/${config_file:-renditions.toml}}" >&2
+  done <"$work/check.err"
   exit 2
 fi
 field() { "$python" -c 'import json, sys; v = json.load(open(sys.argv[1]))[sys.argv[2]]
 print(v if isinstance(v, str) else "" if v is None else "\n".join(v))' "$work/check.json" "$1"; }
-checked_file="$(field config_file)"
+checked_file="$config_file"
 source_prefix="$(field source_prefix)"
 output_bucket="$(field output_bucket)"
 output_bucket="${output_bucket:-$bucket}"
@@ -185,19 +198,11 @@ infinite loop billed per invocation. Use prefixes that do not start with each ot
   done
 fi
 
-# The image holds exactly the file just checked, as renditions.toml (an empty one when
-# there is none: no settings, every default), built from a copy of what the build reads.
-context="$work/context"
-mkdir -p "$context/requirements"
+# The image is built from a copy of what the build reads, beside that file.
 cp "$root/Dockerfile" "$root/.dockerignore" "$context/"
 cp -R "$root/app" "$context/app"
 rm -rf "$context/app/__pycache__"
 cp "$root"/requirements/{build,runtime,heic}.txt "$context/requirements/"
-if [ -n "$checked_file" ]; then
-  (cd "$root" && cp "$checked_file" "$context/renditions.toml")
-else
-  : >"$context/renditions.toml"
-fi
 sha256="$("$python" -c 'import hashlib, sys
 print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$context/renditions.toml")"
 # The function's environment: the overrides, and the file's hash, so that reading the
