@@ -228,14 +228,20 @@ def test_deploys_the_file_and_flags_and_a_second_run_changes_nothing(
             json.dumps(f"arn:aws:s3:::{photos}/images/*"),
             "null",
         ),
-        ("s3:GetObject", json.dumps(copies), "null"),
+        (str(["s3:GetObject", "s3:GetObjectVersion"]), json.dumps(copies), "null"),
         (
             "s3:ListBucket",
             json.dumps(f"arn:aws:s3:::{photos}"),
             json.dumps({"StringLike": {"s3:prefix": ["images/*", "avatars/*", "copy/*"]}}),
         ),
+        (
+            "s3:ListBucketVersions",  # a versioned copy's versions, under the copies only
+            json.dumps(f"arn:aws:s3:::{photos}"),
+            json.dumps({"StringLike": {"s3:prefix": ["avatars/*", "copy/*"]}}),
+        ),
         ("s3:PutObject", json.dumps(copies), "null"),
-        ("s3:DeleteObject", json.dumps(copies), "null"),  # copies, never uploads
+        # copies (and their versions), never uploads
+        (str(["s3:DeleteObject", "s3:DeleteObjectVersion"]), json.dumps(copies), "null"),
         ("sqs:SendMessage", json.dumps(queue), "null"),
     }
     # The very document that tests/integration/test_iam.py runs the function under.
@@ -415,11 +421,11 @@ def test_deletes_and_application_events_are_wired_and_granted_on_their_resources
     bus = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/apps"
     granted = {(str(s["Action"]), s["Resource"]) for s in policy["Statement"]}
     assert ("events:PutEvents", bus) in granted
-    assert ("s3:DeleteObject", "arn:aws:s3:::deploy-albums/copy/*") in granted
-    assert sorted(a for a, _ in granted if "Delete" in a or "events:" in a) == [
-        "events:PutEvents",
-        "s3:DeleteObject",
-    ]  # nothing else may delete or publish
+    deletes = str(["s3:DeleteObject", "s3:DeleteObjectVersion"])
+    assert (deletes, "arn:aws:s3:::deploy-albums/copy/*") in granted
+    assert sorted(a for a, _ in granted if "Delete" in a or "events:" in a) == sorted(
+        ["events:PutEvents", deletes]
+    )  # nothing else may delete or publish
     queue = f"arn:aws:sqs:us-east-1:{ACCOUNT}:albums-resizer-failures"
     assert policy == role_policy("deploy-albums", "images/", "deploy-albums", ["copy/"], queue, bus)
     variables = lam.get_function_configuration(FunctionName="albums-resizer")["Environment"][

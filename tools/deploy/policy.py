@@ -1,10 +1,14 @@
 """The function role's inline policy: the deploy's template declares it, the IAM test runs under it.
 
 - s3:GetObject and s3:GetObjectVersion on the uploads (an event may name a version);
-- s3:GetObject on the copies, so that the up-to-date check can HEAD them;
+- s3:GetObject on the copies, so that the up-to-date check can HEAD them, and
+  s3:GetObjectVersion, so that a versioned copy's older versions can be checked;
 - s3:ListBucket on each bucket, only for keys under those prefixes (an s3:prefix
   condition): without it S3 answers 403, not 404, for a key that does not exist,
   and a deleted upload could not be told from a denied one;
+- s3:ListBucketVersions on the copies' prefixes, and s3:DeleteObjectVersion on the
+  copies: in a versioned bucket a deleted upload's copies go with their versions
+  (app/sweep.py), not behind a delete marker;
 - s3:PutObject on the copies, and s3:DeleteObject on them alone (a deleted upload's
   copies go too; the uploads themselves can never be deleted by the function);
 - sqs:SendMessage on the failure queue;
@@ -39,7 +43,12 @@ def policy(
             "Action": ["s3:GetObject", "s3:GetObjectVersion"],
             "Resource": f"arn:aws:s3:::{bucket}/{source_prefix}*",
         },
-        {"Sid": "ReadCopies", "Effect": "Allow", "Action": "s3:GetObject", "Resource": copies},
+        {
+            "Sid": "ReadCopies",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": copies,
+        },
     ]
     for n, (name, prefixes) in enumerate(listed.items()):
         statements.append(
@@ -52,8 +61,20 @@ def policy(
             }
         )
     statements += [
+        {
+            "Sid": "ListCopyVersions",
+            "Effect": "Allow",
+            "Action": "s3:ListBucketVersions",
+            "Resource": f"arn:aws:s3:::{output_bucket}",
+            "Condition": {"StringLike": {"s3:prefix": [f"{p}*" for p in output_prefixes]}},
+        },
         {"Sid": "WriteCopies", "Effect": "Allow", "Action": "s3:PutObject", "Resource": copies},
-        {"Sid": "DeleteCopies", "Effect": "Allow", "Action": "s3:DeleteObject", "Resource": copies},
+        {
+            "Sid": "DeleteCopies",
+            "Effect": "Allow",
+            "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+            "Resource": copies,
+        },
         {
             "Sid": "ReportFailures",
             "Effect": "Allow",
