@@ -15,7 +15,7 @@ from typing import Protocol
 
 import pyvips
 
-from app import formats, imaging, naming, order
+from app import formats, identity, imaging, naming, order
 from app.config import Settings
 from app.decoded import Decoded, Sized
 from app.errors import PermanentError, WriteLost
@@ -113,11 +113,22 @@ def _under_prefix(key: str, settings: Settings, ref: ObjectRef) -> str:
     return key
 
 
-def check_overtaken(store: Writer, ref: ObjectRef, bucket: str, key: str) -> None:
+def check_overtaken(
+    store: Writer,
+    ref: ObjectRef,
+    bucket: str,
+    key: str,
+    settings: Settings,
+    manifest_key: str | None = None,
+) -> None:
     """After a lost conditional write of `key`: Skip if a later event of `ref`'s key
-    wrote it (this event is stale); else the caller's failure stands, for a retry."""
+    wrote it (this event is stale); PermanentError if another source's copy took it
+    meanwhile (two sources racing for one key: the same refusal as when it was there
+    before, app/identity.py); else the caller's failure stands, for a retry."""
     now = store.existing(bucket, key)
-    order.check_not_stale(ref, bucket, {key: None if now is None else now.metadata})
+    found = {key: None if now is None else now.metadata}
+    order.check_not_stale(ref, bucket, found)
+    identity.check(ref, bucket, found, settings, manifest_key, racing=True)
 
 
 def write(
@@ -157,7 +168,7 @@ def write(
                 replacing=None if seen is None else seen.etag,
             )
         except WriteLost:
-            check_overtaken(store, ref, bucket, keys[job])
+            check_overtaken(store, ref, bucket, keys[job], settings)
             raise
         output = Output(
             keys[job],

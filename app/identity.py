@@ -31,9 +31,12 @@ def check(
     found: Mapping[str, dict[str, str] | None],
     settings: Settings,
     manifest_key: str | None,
+    *,
+    racing: bool = False,
 ) -> None:
     """Raise PermanentError if any key in `found` (key -> its metadata, None if absent)
-    holds a copy of a source other than `ref`."""
+    holds a copy of a source other than `ref`; `racing`: it was written while `ref`'s
+    own copies were being written (checked after a lost conditional write)."""
     mine = naming.source_marker(ref.key)
     for key, metadata in found.items():
         if metadata is None or naming.MARKER not in metadata:
@@ -43,9 +46,15 @@ def check(
             continue
         setting = "MANIFEST_KEY_TEMPLATE" if key == manifest_key else "OUTPUT_KEY_TEMPLATE"
         other = _name(theirs, their_bucket)
+        what = (
+            f"was taken by a copy of {other} while {ref.uri} was writing its own copies, "
+            "so it stopped there"
+            if racing
+            else f"already holds a copy of {other}; {ref.uri} would overwrite it, so nothing "
+            "was written"
+        )
         raise PermanentError(
-            f"s3://{bucket}/{key} already holds a copy of {other}; {ref.uri} would overwrite "
-            f"it, so nothing was written: {_advice(ref, theirs, their_bucket, setting, settings)}"
+            f"s3://{bucket}/{key} {what}: {_advice(ref, theirs, their_bucket, setting, settings)}"
         )
 
 

@@ -421,7 +421,9 @@ def _write_manifest(
             replacing=None,  # any earlier one was withdrawn before the copies: made anew
         )
     except WriteLost:
-        copies.check_overtaken(job.store, ref, known.out_bucket, manifest_key)
+        copies.check_overtaken(
+            job.store, ref, known.out_bucket, manifest_key, job.settings, manifest_key
+        )
         raise
     clock.record(manifest=manifest_key)
     clock.lap("manifest_ms")

@@ -444,3 +444,36 @@ def test_keys_with_reserved_characters_keep_their_identity(s3, bucket, load_hand
 
     assert run(handler, event)["processed"] == 1
     assert run(handler, event)["results"][0]["reason"].startswith("up to date: ")
+
+
+def test_two_sources_racing_for_one_key_never_share_a_set(s3, bucket, load_handler):
+    # Both are checked before either writes (two at once): the conditional writes, not
+    # the check, decide. Whichever loses a key stops for good, naming the other; its own
+    # copies go with it; what stays is one source's whole set.
+    s3.put_object(Bucket=bucket, Key="images/cat.jpg", Body=JPEG)
+    s3.put_object(Bucket=bucket, Key="images/cat.png", Body=PNG)
+    handler = load_handler(OUTPUT_FORMATS="jpeg", OBJECT_CONCURRENCY="2")
+
+    reply = run(handler, s3_event(bucket, ["images/cat.jpg", "images/cat.png"]))
+
+    for result in reply["results"]:
+        assert "retryable" not in result, result
+        if result["status"] == "failed":
+            other = "cat.png" if result["key"].endswith("cat.jpg") else "cat.jpg"
+            assert f"a copy of s3://{bucket}/images/{other}" in result["reason"], result
+            assert "add {source_ext}" in result["reason"], result
+        else:
+            assert result["status"] == "processed", result
+    made = {r["key"] for r in reply["results"] if r["status"] == "processed"}
+    sources = {
+        s3.head_object(Bucket=bucket, Key=key)["Metadata"][naming.MARKER]
+        for key in keys(s3, bucket)
+    }
+    assert sources == {quote_plus(k, safe="/") for k in made}  # one set, or none
+    if made:  # the winner's set is whole: three copies and its manifest
+        assert keys(s3, bucket) == [
+            "copy/cat-300.jpg",
+            "copy/cat-600.jpg",
+            "copy/cat-900.jpg",
+            "copy/cat.json",
+        ]
