@@ -55,8 +55,8 @@ def anchors(path: Path) -> set[str]:
 
 
 def links(path: Path) -> list[str]:
-    """The targets of a page's Markdown links in its prose."""
-    return [target for line in prose(path.read_text()) for target in LINK.findall(line)]
+    """The targets of a page's Markdown links in its prose (a link's text may wrap)."""
+    return LINK.findall("\n".join(prose(path.read_text())))
 
 
 def relative(target: str) -> bool:
