@@ -20,7 +20,7 @@ ARG BUILD_DIR=/tmp/build
 #
 # HEIC=on builds the HEIC variant: pillow-heif too (requirements/heic.txt), which decodes
 # iPhone photos (HEVC), as libvips' wheel cannot. Off by default: its wheels bundle x265
-# (GPL-2.0) and HEVC is patent-encumbered (README, HEIC photos). Without it a HEIC upload
+# (GPL-2.0) and HEVC is patent-encumbered (docs/deploy.md, HEIC photos). Without it a HEIC upload
 # fails with a sentence naming this argument.
 ARG HEIC=off
 COPY requirements/build.txt requirements/runtime.txt requirements/heic.txt ${BUILD_DIR}/

@@ -41,7 +41,7 @@ CHOICES = ("source", *(f for f in FORMATS if f != "gif"))
 # Encoder effort: libwebp's method and libheif/aom's effort (0-9, speed 9 - effort),
 # each the cheapest whose bytes at equal SSIMULACRA2 score are within 3% of the next
 # effort's (bench/formats.py, 2026-11-22, 5 corpus photos x 300/600/900, a quiet run;
-# the README's Performance has the table): WebP 3 is 7.5% smaller than 2 for 2x its
+# docs/performance.md has the table): WebP 3 is 7.5% smaller than 2 for 2x its
 # CPU, and 4 no smaller than 3 (5: 3% smaller for 1.15x); AVIF 2 is 2.6% smaller than
 # 1 for 1.53x its CPU (0: 15% larger for 0.27x; 4: 15% smaller for 10x).
 WEBP_EFFORT = 3

@@ -43,7 +43,7 @@ class Cost:
     reads_whole: bool = False  # the loader maps the whole object: its bytes count too
 
 
-# Fitted by bench/memory.py (2026-11-22; the README shows the table): the peak RSS that
+# Fitted by bench/memory.py (2026-11-22; docs/performance.md shows the table): the peak RSS that
 # one `pipeline.process` adds to a warm process (VmHWM after, less VmRSS before), default
 # settings (300,600,900 wide, OUTPUT_FORMAT source), 2 cores, MALLOC_ARENA_MAX=2,
 # libvips 8.18 (pyvips-binary), at 1, 4, 16, 48 and 100 MP (4:3). per_pixel is the

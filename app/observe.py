@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from app.model import Outcome
 
-# name -> (unit, what it means); README's monitoring section and the dashboard use these.
+# name -> (unit, what it means); docs/deploy.md's Monitoring and the dashboard use these.
 METRICS: dict[str, tuple[str, str]] = {
     "ObjectsProcessed": ("Count", "objects whose copies were all written"),
     "ObjectsSkipped": ("Count", "objects left alone on purpose (own copies, up to date, prefix)"),

@@ -141,7 +141,7 @@ def _settings(table: Any, where: str, problems: list[str], profile: bool) -> dic
             hint = f"; did you mean {close[0]!r}?" if close else ""
             problems.append(
                 f"{where}: unknown key {key!r}: expected a setting's name in lower case "
-                f"(the README's configuration table){hint}"
+                f"(the configuration table of docs/configuration.md){hint}"
             )
         elif profile and name in GLOBAL:
             problems.append(

@@ -35,7 +35,7 @@ Options (each also settable by the environment variable shown):
   --heic                      build the HEIC variant, which decodes iPhone DEPLOY_HEIC=on
                               photos with pillow-heif: its wheels bundle
                               x265 (GPL-2.0) and HEVC has patent licensing
-                              (README, HEIC photos). Default: without
+                              (docs/deploy.md, HEIC photos). Default: without
   --dry-run                   build nothing, change nothing: show the change set
                               against the deployed stack (the whole template when
                               there is none)

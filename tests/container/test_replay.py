@@ -5,7 +5,7 @@ dependency for the image's CPython on manylinux x86_64 and aarch64 with the RUN 
 own pip options, installs them into an empty task root as the RUN line does (with this
 machine's CPython of the image's version), copies what COPY copies, and runs the real
 `awslambdaric` from that task root alone, through the Runtime API emulator, against a
-local S3 server. What it cannot prove is listed in the README (Container image).
+local S3 server. What it cannot prove is listed in docs/development.md (Container image).
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ def test_quick_benchmark_runs_the_project_and_checks_every_output(tmp_path: Path
         assert min(result["psnr"].values()) > 30, name
     markdown = (tmp_path / "latest.md").read_text()
     assert "| project, 1 core |" in markdown
-    # What the README's Performance section is written from: the machine, the software,
+    # What docs/performance.md's Performance section is written from: the machine, the software,
     # the date, and the targets per image.
     machine = report["machine"]
     assert {"cpu", "cores", "python", "libvips", "date"} <= set(machine)

@@ -1,7 +1,8 @@
-"""Every default the README's configuration table documents, pinned by its literal value.
+"""Every default the configuration table (docs/configuration.md) documents, pinned by its
+literal value.
 
-Each value here is the README's, written out: a change of a default must change the
-README and this file together, not pass because a test reads the value back from the
+Each value here is that page's, written out: a change of a default must change the
+page and this file together, not pass because a test reads the value back from the
 code it tests.
 """
 
@@ -14,7 +15,7 @@ from app import config, formats
 from app.fit import SizeSpec
 
 
-def test_every_documented_default_as_the_readme_writes_it() -> None:
+def test_every_documented_default_as_the_configuration_page_writes_it() -> None:
     settings = config.load({})
 
     assert settings.specs == (SizeSpec(300), SizeSpec(600), SizeSpec(900))

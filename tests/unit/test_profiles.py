@@ -201,7 +201,7 @@ def test_a_bad_file_reports_every_problem_at_once_naming_profile_and_key(tmp_pat
     assert found == [
         f"{path}: unknown table [extra]: expected [defaults], [profiles.NAME] or [[rules]]",
         f"{path}: [defaults]: unknown key 'qualty': expected a setting's name in lower case "
-        "(the README's configuration table); did you mean 'quality'?",
+        "(the configuration table of docs/configuration.md); did you mean 'quality'?",
         f"{path}: [defaults]: invalid crop 1.5: expected a string (as the environment writes "
         "it), an integer, true/false or a list",
         f"{path}: [profiles.avatars]: 'source_prefix' is the function's, not a profile's: set "

@@ -35,7 +35,7 @@ def test_the_table_is_measured_at_the_default_and_rows_rise() -> None:
 
 
 def test_default_quality_gives_the_documented_values() -> None:
-    # Literal, as the README documents them: not read back from the table under test.
+    # Literal, as docs/configuration.md documents them: not read back from the table under test.
     default = config.load({}).quality
 
     assert default == Quality(jpeg=80, webp=83, avif=65)

@@ -1,4 +1,5 @@
-"""The README's configuration reference and its Profiles section agree with the validator."""
+"""The configuration reference (docs/configuration.md) and its Profiles section agree with
+the validator."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ from pathlib import Path
 
 from app import config, profiles
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+# The page that holds the configuration table and Profiles, moved there from the README.
+PAGE = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
 # Read by config.load but not a setting of its own: the older name of OUTPUT_FORMATS.
 ALIASES = {"OUTPUT_FORMAT"}
 
 
 def reference() -> dict[str, str]:
     """The configuration table: variable -> its default column."""
-    section = README.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    section = PAGE.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `([A-Z0-9_]+)` \| ([^|]*) \|", section, flags=re.M)
     return dict(rows)
 
@@ -32,14 +34,14 @@ def test_every_setting_is_documented_with_its_default_and_nothing_else() -> None
 
 
 def test_the_functions_own_settings_are_listed_as_the_validator_has_them() -> None:
-    said = README.split("The function's own settings, the same for every profile", 1)[1]
+    said = PAGE.split("The function's own settings, the same for every profile", 1)[1]
     listed = set(re.findall(r"`([A-Z0-9_]+)`", said.split("\n\n", 1)[0]))
 
     assert listed == {name for name in profiles.GLOBAL if name in config.DEFAULTS}
 
 
 def test_the_worked_example_is_a_valid_configuration(tmp_path: Path) -> None:
-    section = README.split("\n## Profiles\n", 1)[1].split("\n## ", 1)[0]
+    section = PAGE.split("\n## Profiles\n", 1)[1].split("\n## ", 1)[0]
     example = section.split("```toml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "renditions.toml"
     path.write_text(example)
