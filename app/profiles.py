@@ -39,6 +39,7 @@ from app.renditions_file import DEFAULT, DEFAULT_FILE, ENV_FILE, GLOBAL, Rule, f
 __all__ = [
     "DEFAULT",
     "DEFAULT_FILE",
+    "DEPLOYED_SHA256",
     "ENV_FILE",
     "GLOBAL",
     "METADATA",
@@ -50,6 +51,8 @@ __all__ = [
     "summary",
 ]
 
+# The deployed file's sha256 (deploy.sh sets it): the function refuses to start on another.
+DEPLOYED_SHA256 = "RENDITIONS_SHA256"
 METADATA = "profile"  # x-amz-meta-profile: the object's own choice among declared profiles
 
 
@@ -135,16 +138,29 @@ def load(environ: Mapping[str, str], file: Path | None = None) -> Configuration:
     problems.extend(
         renditions_file.rule_problems(rules, str(read.path), source_prefix, [DEFAULT, *tables])
     )
+    sha256 = hashlib.sha256(read.data).hexdigest() if read.path is not None else None
+    problems.extend(_deployed_problems(environ.get(DEPLOYED_SHA256, "").strip(), read.path, sha256))
     if problems:
         raise ConfigError(problems)
     ordered = sorted(rules, key=lambda rule: len(rule.prefix), reverse=True)
-    return Configuration(
-        profiles,
-        tuple(ordered),
-        read.path,
-        hashlib.sha256(read.data).hexdigest() if read.path is not None else None,
-        values,
-    )
+    return Configuration(profiles, tuple(ordered), read.path, sha256, values)
+
+
+def _deployed_problems(expected: str, path: Path | None, sha256: str | None) -> list[str]:
+    """The file the function reads is the one deploy.sh checked (RENDITIONS_SHA256)."""
+    if not expected or expected == sha256:
+        return []
+    if path is None:
+        return [
+            f"{DEPLOYED_SHA256} {expected[:12]!r}... names the configuration file deployed, but "
+            f"no file was found ({ENV_FILE}, or {DEFAULT_FILE.name} beside app/): the image "
+            "is not the one deployed with it; deploy again with scripts/deploy.sh"
+        ]
+    return [
+        f"{path} has sha256 {(sha256 or '')[:12]}..., but {DEPLOYED_SHA256} says "
+        f"{expected[:12]}...: the function runs another configuration file than the one "
+        "deployed with it; deploy again with scripts/deploy.sh"
+    ]
 
 
 def summary(configuration: Configuration) -> str:

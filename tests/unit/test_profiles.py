@@ -249,3 +249,21 @@ def test_a_repeated_rule_prefix_is_refused(tmp_path: Path) -> None:
         f"{path}: rule 4: prefix 'images/shop/' is listed more than once; expected one "
         "profile per prefix"
     ]
+
+
+def test_the_function_starts_only_on_the_file_it_was_deployed_with(tmp_path: Path) -> None:
+    file = tmp_path / "renditions.toml"
+    file.write_text('[defaults]\nquality = "70"\n')
+    deployed = profiles.load({}, file).sha256
+    assert deployed is not None and len(deployed) == 64
+
+    assert profiles.load({"RENDITIONS_SHA256": deployed}, file).default.quality.jpeg == 70
+    file.write_text('[defaults]\nquality = "60"\n')  # another file than the one deployed
+    with pytest.raises(ConfigError) as error:
+        profiles.load({"RENDITIONS_SHA256": deployed}, file)
+    now = profiles.load({}, file).sha256 or ""
+    assert error.value.problems == [
+        f"{file} has sha256 {now[:12]}..., but RENDITIONS_SHA256 says {deployed[:12]}...: the "
+        "function runs another configuration file than the one deployed with it; deploy "
+        "again with scripts/deploy.sh"
+    ]
