@@ -225,7 +225,7 @@ fi
 
 # --- 2. tools and AWS ------------------------------------------------------------------
 
-# A real run stops at the first thing missing; --dry-run notes it and goes on.
+# A real run stops, naming everything missing at once; --dry-run notes it and goes on.
 lacking() {
   if [ "$dry_run" = 1 ]; then
     echo "deploy.sh: note: $* (a real run stops here)" >&2
@@ -233,19 +233,24 @@ lacking() {
     die "$*"
   fi
 }
-command -v aws >/dev/null || lacking "'aws' is not on PATH; install the AWS CLI first"
+missing=()
+command -v aws >/dev/null || missing+=("'aws' is not on PATH: install the AWS CLI")
 if [ "$destroy" = 0 ]; then
   if ! command -v docker >/dev/null; then
-    lacking "'docker' is not on PATH; install Docker first"
+    missing+=("'docker' is not on PATH: install Docker")
   elif ! docker buildx version >/dev/null 2>&1; then
-    lacking "'docker buildx' is not available; install the buildx plugin"
+    missing+=("'docker buildx' is not available: install the buildx plugin")
   fi
 fi
 if [ -z "$region" ]; then
-  region="$(aws configure get region 2>/dev/null || true)"
+  region="$( { command -v aws >/dev/null && aws configure get region; } 2>/dev/null || true)"
   region="${region:-${AWS_REGION:-${AWS_DEFAULT_REGION:-}}}"
-  [ -n "$region" ] || { lacking "no region: pass --region or configure one (aws configure)"
-    region="<region>"; }
+  [ -n "$region" ] || missing+=("no region: pass --region or configure one (aws configure)")
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  joined="$(printf '%s; ' "${missing[@]}")"
+  lacking "${joined%; }"
+  region="${region:-<region>}"
 fi
 export AWS_DEFAULT_REGION="$region" AWS_REGION="$region" AWS_PAGER=""
 

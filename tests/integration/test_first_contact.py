@@ -186,7 +186,8 @@ def test_deploy_dry_run_works_with_no_buildx_credentials_or_network(
         assert any(line.startswith(f"+ {call}") for line in shown), call
     assert "<account-id>" in done.stderr
     assert "AWS cannot be reached" in done.stderr
-    assert "'docker' is not on PATH; install Docker first (a real run stops here)" in done.stderr
+    [note] = [line for line in done.stderr.splitlines() if "(a real run stops here)" in line]
+    assert "'docker' is not on PATH: install Docker" in note
     template = json.loads(done.stdout[: done.stdout.index("\nDry run:")])
     assert {r["Type"] for r in template["Resources"].values()} == STACK_TYPES
     assert "Dry run: nothing was changed." in done.stdout
@@ -203,4 +204,15 @@ def test_a_real_deploy_still_checks_its_tools_first(tmp_path: Path) -> None:
     done = _deploy("--bucket", "my-photos", "--region", "eu-west-1", env=env)
 
     assert done.returncode == 2
-    assert done.stderr.strip() == "deploy.sh: 'docker' is not on PATH; install Docker first"
+    assert done.stderr.strip() == "deploy.sh: 'docker' is not on PATH: install Docker"
+
+
+def test_a_real_deploy_names_every_missing_tool_at_once(tmp_path: Path) -> None:
+    env = {"PATH": _bare_path(tmp_path, aws=False), "HOME": str(tmp_path)}
+    done = _deploy("--bucket", "my-photos", env=env)
+
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "deploy.sh: 'aws' is not on PATH: install the AWS CLI; 'docker' is not on PATH: "
+        "install Docker; no region: pass --region or configure one (aws configure)"
+    )
