@@ -21,10 +21,12 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from app import imaging, pipeline, profiles
+from app.config import profiles
 from app.errors import ConfigError
+from app.image import imaging
 from app.localfiles import LocalStore
 from app.model import ObjectRef, Outcome
+from app.renditions import pipeline
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,11 +1,11 @@
 """Lambda entry point: parse the event, run the pipeline per object, shape the reply.
 
 Everything that can be prepared once is prepared at import (cold start):
-the configuration's profiles (app/profiles.py: a bad renditions.toml or environment
+the configuration's profiles (app/config/profiles.py: a bad renditions.toml or environment
 stops here, reported as an init error),
 libvips, the S3 clients, the logger and the metrics. An object created is resized
-(app/pipeline.py), one removed loses its copies (app/removal.py); with EVENT_BUS_NAME
-set, applications then hear how each ended (app/notify.py).
+(app/renditions/pipeline.py), one removed loses its copies (app/renditions/removal.py);
+with EVENT_BUS_NAME set, applications then hear how each ended (app/aws/notify.py).
 """
 
 from __future__ import annotations
@@ -19,14 +19,18 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from botocore.config import Config
 
-from app import deadline, events, imaging, observe, pipeline, profiles, reply, sweep
+from app import events, observe, reply
+from app.aws import deadline
+from app.aws.storage import S3Store
+from app.config import profiles
 from app.errors import TransientError
-from app.memory import MemoryBudget
+from app.image import imaging
+from app.image.memory import MemoryBudget
 from app.model import ObjectRef, Outcome
-from app.storage import S3Store
+from app.renditions import pipeline, sweep
 
 if TYPE_CHECKING:
-    from app.notify import Publisher
+    from app.aws.notify import Publisher
 
 configuration = profiles.load(os.environ)
 settings = configuration.default  # the global settings are every profile's
@@ -38,17 +42,17 @@ metrics.set_default_dimensions(FunctionName=os.environ.get("AWS_LAMBDA_FUNCTION_
 _cold_start = True
 _session = boto3.session.Session()
 _base = Config(
-    # One connection for each request that can run at once (a delete's too: app/sweep.py).
+    # One connection for each request that can run at once (a delete's too: renditions/sweep.py).
     max_pool_connections=settings.object_concurrency
     * max(sweep.connections(p) for p in configuration.profiles.values()),
 )
-# One client per timeout setting, chosen by the time left at each call (app/deadline.py).
+# One client per timeout setting, chosen by the time left at each call (app/aws/deadline.py).
 clients = deadline.Clients(lambda config: _session.client("s3", config=_base.merge(config)))
 clients.get(deadline.LADDER[0])  # loads S3's service model now: later clients take ~20 ms
 store = S3Store(clients)
 publisher: Publisher | None = None
-if settings.event_bus:  # only then is app.notify loaded: most cold starts need none of it
-    from app import notify
+if settings.event_bus:  # only then is app.aws.notify loaded: most cold starts need none of it
+    from app.aws import notify
 
     publisher = notify.Publisher(
         lambda config: _session.client("events", config=config), settings.event_bus
@@ -111,7 +115,7 @@ def _work(ref: ObjectRef) -> Callable[..., Outcome]:
     """What an object's event asks for: its copies made, or removed with it."""
     if ref.action != "remove":
         return pipeline.process
-    from app import removal  # here: loaded by the first removal, not at cold start
+    from app.renditions import removal  # here: loaded by the first removal, not at cold start
 
     return removal.remove
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from app.aws.storage import CopyHead, Download, Head
 from app.errors import PermanentError
 from app.model import ObjectRef
-from app.storage import CopyHead, Download, Head
 
 
 class LocalStore:

@@ -87,7 +87,7 @@ class Outcome:
         ]
         if "manifest" in self.details:  # written after the copies, listing them
             result["manifest"] = self.details["manifest"]
-        if "profile" in self.details:  # the profile chosen (app/profiles.py), once the HEAD told
+        if "profile" in self.details:  # the profile chosen (config/profiles.py), once the HEAD told
             result["profile"] = self.details["profile"]
         if self.status == "deleted":
             result["deleted"] = list(self.removed)

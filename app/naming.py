@@ -11,7 +11,7 @@ Template placeholders (OUTPUT_KEY_TEMPLATE):
     {bucket}  the source's bucket                            photos
 
 The default template leaves out {source_ext} and {bucket} to keep keys short and as
-they always were; two sources that would share a key are refused (app/identity.py),
+they always were; two sources that would share a key are refused (app/renditions/identity.py),
 and these two placeholders are how a template tells such sources apart.
 """
 
@@ -27,7 +27,7 @@ PLACEHOLDERS = ("prefix", "dir", "stem", "width", "ext", "source_ext", "bucket")
 # the recursion guard looks for, so a copy is never resized again.
 MARKER = "rendition-of"
 # The source's bucket, beside its key in MARKER: with a shared OUTPUT_BUCKET, two
-# buckets' `images/x.jpg` are two sources (app/identity.py; deletes read it too).
+# buckets' `images/x.jpg` are two sources (app/renditions/identity.py; deletes read it too).
 SOURCE_BUCKET = "source-bucket"
 SOURCE_ETAG = "source-etag"
 SOURCE_VERSION = "source-version"
@@ -36,9 +36,10 @@ SOURCE_VERSION = "source-version"
 # that the current configuration would also have made.
 SOURCE_FORMAT = "source-format"
 # S3's sequencer of the event the copy was made for (hex): a later event for the same
-# key with a smaller one is stale and never overwrites or deletes the copy (app/order.py).
+# key with a smaller one is stale and never overwrites or deletes the copy
+# (app/renditions/order.py).
 SOURCE_SEQUENCER = "source-sequencer"
-# The settings the copy was made with, as a tag (app/recipe.py): a copy made with
+# The settings the copy was made with, as a tag (app/renditions/recipe.py): a copy made with
 # other settings is made again.
 RECIPE = "recipe"
 MAX_SEQUENCER_VALUE = 64  # S3's are about 16 to 20 hex digits
@@ -162,7 +163,7 @@ def skip_reason(key: str, *, source_prefix: str, output_prefix: str | None) -> s
 
 
 def skip_reason_any(key: str, *, source_prefix: str, output_prefixes: list[str]) -> str | None:
-    """`skip_reason` with several output prefixes (every profile's, app/profiles.py)."""
+    """`skip_reason` with several output prefixes (every profile's, app/config/profiles.py)."""
     for prefix in output_prefixes:
         if key.startswith(prefix):
             return skip_reason(key, source_prefix=source_prefix, output_prefix=prefix)

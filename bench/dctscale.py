@@ -15,8 +15,8 @@ import io
 import time
 from pathlib import Path
 
-from app import imaging
-from app.imaging import Header, SizeSpec
+from app.image import imaging
+from app.image.imaging import Header, SizeSpec
 from bench import images
 from bench.quality import Reference, check
 

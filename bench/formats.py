@@ -8,7 +8,7 @@
    pixels it was encoded from (the `ssimulacra2` package, a NumPy port of libjxl's tool).
 2. Equal quality: per photo and width, the WebP and AVIF quality whose score equals
    JPEG's at each JPEG quality (linear between sweep points), and their bytes there.
-   The medians are the table `app/formats.py` maps QUALITY through.
+   The medians are the table `app/image/formats.py` maps QUALITY through.
 3. Effort: WebP's and AVIF's encoder effort swept at that quality; bytes compared at
    equal score (moved along the quality curve's local slope), with CPU; the effort
    chosen is the cheapest within 3% of the next one's bytes (`chosen_effort`).
@@ -41,8 +41,8 @@ from typing import Any
 
 import pyvips
 
-from app import formats, imaging
-from app.fit import SizeSpec
+from app.image import formats, imaging
+from app.image.fit import SizeSpec
 from bench import images, workers
 from bench.__main__ import machine_line
 
@@ -78,7 +78,7 @@ def score(reference: bytes, encoded: bytes) -> float:
 
 
 def encoder(fmt: str, quality: int, effort: int | None) -> Callable[[pyvips.Image], bytes]:
-    """The app's encoder for `fmt` (app/formats.py), at `effort` if given."""
+    """The app's encoder for `fmt` (app/image/formats.py), at `effort` if given."""
     if effort is None or fmt == "jpeg":
         return lambda image: formats.encode(image, fmt, quality)
     if fmt == "webp":
@@ -261,9 +261,9 @@ def chosen_effort(rows: list[dict[str, Any]], fmt: str) -> int:
 def project_set(data: bytes, fmts: str) -> Callable[[], int]:
     """`pipeline.process` making every width in `fmts`, on a store in memory; returns
     the bytes written."""
-    from app import pipeline
-    from app.config import load
+    from app.config.settings import load
     from app.model import ObjectRef
+    from app.renditions import pipeline
 
     imaging.configure_libvips()
     settings = load(
@@ -434,7 +434,7 @@ def report(result: dict[str, Any]) -> str:
             )
         lines.append("")
     lines += [
-        "#### The table app/formats.py maps QUALITY through",
+        "#### The table app/image/formats.py maps QUALITY through",
         "",
         "| JPEG (QUALITY) | WebP | AVIF |",
         "|---:|---:|---:|",

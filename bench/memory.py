@@ -1,4 +1,4 @@
-"""Peak memory per decoder, against the model in `app/memory.py`: `python -m bench.memory`.
+"""Peak memory per decoder, against the model in `app/image/memory.py`: `python -m bench.memory`.
 
 For each loader the function accepts (JPEG baseline and progressive, 4:2:0 and 4:4:4;
 PNG plain and interlaced, 8-bit RGB and 16-bit RGBA; WebP still and animated; AVIF
@@ -242,12 +242,12 @@ class MemoryStore:
         self.written: dict[str, int] = {}
 
     def head(self, ref: Any) -> Any:
-        from app.storage import Head
+        from app.aws.storage import Head
 
         return Head(len(self.objects[ref.key]), "etag", "application/octet-stream", {})
 
     def open(self, ref: Any, head: Any) -> Any:
-        from app.storage import Download
+        from app.aws.storage import Download
 
         data = self.objects[ref.key]
         return Download(ref, len(data), "etag", "application/octet-stream", {}, io.BytesIO(data))
@@ -265,8 +265,10 @@ class MemoryStore:
 def measure(path: Path) -> dict[str, Any]:
     """In this (fresh) process: warm up on a small image of the same kind, then what one
     `pipeline.process` of `path` adds to the peak RSS, beside the model's estimate."""
-    from app import config, imaging, memory, pipeline
+    from app.config import settings as config
+    from app.image import imaging, memory
     from app.model import ObjectRef
+    from app.renditions import pipeline
 
     imaging.configure_libvips()
     settings = config.load(os.environ)
@@ -394,8 +396,9 @@ def invoke(job: dict[str, Any]) -> dict[str, Any]:
     os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(job["memory_mb"])
     from concurrent.futures import ThreadPoolExecutor
 
-    from app import handler, pipeline
+    from app import handler
     from app.model import ObjectRef, Outcome
+    from app.renditions import pipeline
 
     def at_once(refs: list[ObjectRef]) -> list[Outcome]:
         with ThreadPoolExecutor(max_workers=handler.settings.object_concurrency) as pool:

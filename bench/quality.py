@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyvips
 
-from app.imaging import SizeSpec
+from app.image.imaging import SizeSpec
 
 
 class Reference:

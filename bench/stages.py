@@ -22,8 +22,9 @@ from typing import Any
 
 import pyvips
 
-from app import imaging, manifest
+from app.image import imaging
 from app.model import ObjectRef, Output
+from app.renditions import manifest
 from bench import images, workers
 
 WIDTHS = sorted(workers.WIDTHS, reverse=True)  # the largest first, as it is decoded

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
+    from app.aws.storage import Download, Head
     from app.model import ObjectRef
-    from app.storage import Download, Head
 
 T = TypeVar("T")
 QUALITY = 80
@@ -34,9 +34,10 @@ def project(data: bytes, widths: list[int], manifest: bool = False) -> Callable[
 
     Without its manifest (`MANIFEST=off`) unless asked: the peers make the copies only.
     """
-    from app import imaging, pipeline
-    from app.config import load
+    from app.config.settings import load
+    from app.image import imaging
     from app.model import ObjectRef
+    from app.renditions import pipeline
 
     imaging.configure_libvips()
     settings = load(
@@ -68,12 +69,12 @@ class MemoryStore:
         self.written: dict[str, bytes] = {}
 
     def head(self, ref: ObjectRef) -> Head:
-        from app.storage import Head
+        from app.aws.storage import Head
 
         return Head(len(self.data), "etag", "image/jpeg", {})
 
     def open(self, ref: ObjectRef, head: Head) -> Download:
-        from app.storage import Download
+        from app.aws.storage import Download
 
         return Download(ref, len(self.data), "etag", "image/jpeg", {}, io.BytesIO(self.data))
 
@@ -119,7 +120,7 @@ def pillow_draft(data: bytes, widths: list[int]) -> Callable[[], Outputs]:
     """
     from PIL import Image, ImageCms, ImageOps
 
-    from app import colour
+    from app.image import colour
 
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
@@ -177,8 +178,8 @@ def limit(data: bytes, widths: list[int]) -> Callable[[], Outputs]:
 
     import pyvips
 
-    from app import imaging
-    from app.imaging import SizeSpec
+    from app.image import imaging
+    from app.image.imaging import SizeSpec
 
     work = Path(tempfile.mkdtemp(prefix="bench-limit-"))
     atexit.register(shutil.rmtree, work, ignore_errors=True)

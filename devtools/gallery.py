@@ -1,7 +1,7 @@
 """The local stack's gallery: every source with its copies, placeholder and `srcset`, from S3.
 
 A page on loopback (`GALLERY_PORT`, default 8321) that reads the local S3 server
-the way a site would read the real one: it finds the manifests (app/manifest.py)
+the way a site would read the real one: it finds the manifests (app/renditions/manifest.py)
 in every bucket and shows, newest first, each source with its copies per format
 (dimensions, bytes, Content-Type, from the manifest), its ThumbHash placeholder
 decoded in the page (devtools/gallery.html, no script from anywhere else), and a

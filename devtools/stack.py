@@ -43,7 +43,8 @@ from urllib.parse import quote_plus, unquote_plus
 
 import boto3
 
-from app import events, profiles
+from app import events
+from app.config import profiles
 from app.errors import ConfigError
 from devtools import gallery
 from devtools.emulator import INVOKE_PATH, Emulator

@@ -7,7 +7,7 @@
 # --set corpus|tune|report|both|all: the corpus photos, one half of the variants, ...).
 # --stages [IMAGE]: where the project's time goes instead, stage by stage, on one core.
 # --dctscale [--set tune|report|both]: each JPEG at its DCT scale and the next, one core.
-# --memory [--quick ...]: peak memory per decoder against the model in app/memory.py,
+# --memory [--quick ...]: peak memory per decoder against the model in app/image/memory.py,
 #   objects at once under 1024 and 1769 MB, and a warm process (bench/memory.py).
 # --against [REV] [--rounds N] [--quick]: the JPEG-only default against REV's app/ (default
 #   aaf4b1b, the last commit before issue 15: first parent of 5c60e2e), one core, CPU ms

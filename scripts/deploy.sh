@@ -201,7 +201,7 @@ fi
 # The image is built from a copy of what the build reads, beside that file.
 cp "$root/Dockerfile" "$root/.dockerignore" "$context/"
 cp -R "$root/app" "$context/app"
-rm -rf "$context/app/__pycache__"
+rm -rf "$context/app/__pycache__" "$context"/app/*/__pycache__
 cp "$root"/requirements/{build,runtime,heic}.txt "$context/requirements/"
 sha256="$("$python" -c 'import hashlib, sys
 print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$context/renditions.toml")"

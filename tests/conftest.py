@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app import imaging
+from app.image import imaging
 
 sys.path.insert(0, str(Path(__file__).parent))  # `import images` from any test folder
 

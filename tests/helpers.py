@@ -7,7 +7,7 @@ import math
 
 import pyvips
 
-from app import imaging, jpegdata
+from app.image import imaging, jpegdata
 
 
 def decode(

@@ -94,8 +94,10 @@ def test_the_task_root_holds_the_runtime_lock_and_the_code_only(
         p.name.split("-")[0].lower().replace("_", "-") for p in built.task_root.glob("*.dist-info")
     }
     assert installed == _lock_names(ROOT / "requirements" / "runtime.txt")
-    shipped = sorted(p.name for p in (built.task_root / "app").glob("*.py"))
-    assert shipped == sorted(p.name for p in (ROOT / "app").glob("*.py"))
+    shipped = sorted(
+        str(p.relative_to(built.task_root)) for p in (built.task_root / "app").rglob("*.py")
+    )
+    assert shipped == sorted(str(p.relative_to(ROOT)) for p in (ROOT / "app").rglob("*.py"))
     assert not list(built.rootfs.glob("tmp/*")), "the build's inputs were left in the image"
     # The configuration file travels in the image, beside the app package that reads it.
     assert (built.task_root / "renditions.toml").read_bytes() == (
@@ -109,9 +111,9 @@ def test_the_task_root_holds_the_runtime_lock_and_the_code_only(
 
 def test_libraries_load_from_the_task_root_alone(built: replay.Replay) -> None:
     probe = (
-        "import sys, boto3, pyvips, aws_lambda_powertools, app.imaging\n"
+        "import sys, boto3, pyvips, aws_lambda_powertools, app.image.imaging\n"
         "print(pyvips.API_mode)\n"
-        "for m in (boto3, pyvips, aws_lambda_powertools, app.imaging):\n"
+        "for m in (boto3, pyvips, aws_lambda_powertools, app.image.imaging):\n"
         "    print(m.__file__)\n"
     )
     done = subprocess.run(

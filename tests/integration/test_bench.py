@@ -181,7 +181,7 @@ def test_variants_split_in_two_fixed_halves_that_each_hold_every_kind() -> None:
 def test_a_variant_is_what_its_name_says(corpus: Path, tmp_path: Path, monkeypatch) -> None:
     import pyvips
 
-    from app.colour import is_srgb
+    from app.image.colour import is_srgb
     from bench import images
 
     monkeypatch.setattr(images, "CORPUS", corpus / "photos")

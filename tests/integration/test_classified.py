@@ -179,10 +179,10 @@ def test_an_error_no_step_knows_is_its_objects_outcome(
 def test_an_error_no_step_knows_in_a_removal_is_its_objects_outcome(
     s3, bucket, load_handler, monkeypatch
 ):
-    # The removal's own steps (app/removal.py) run inside the same classification.
+    # The removal's own steps (app/renditions/removal.py) run inside the same classification.
     event = sample_event("s3-delete.json", bucket)
     handler = load_handler()
-    from app import removal
+    from app.renditions import removal
 
     def broken(*args: Any, **options: Any) -> Any:
         raise RuntimeError("can't start new thread")

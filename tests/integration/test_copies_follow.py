@@ -20,10 +20,12 @@ from faults import Slow, fault_proxy
 from harness import LambdaContext, s3_event, sample_event
 from test_lifecycle import BLUE, RED, event, keys, removed, run
 
-from app import deadline, naming, pipeline
+from app import naming
+from app.aws import deadline
 from app.errors import TransientError
-from app.memory import MB, RESERVED_BYTES
+from app.image.memory import MB, RESERVED_BYTES
 from app.model import ObjectRef
+from app.renditions import pipeline
 
 EXTENSIONS = ("avif", "gif", "jpg", "png", "webp")
 LATER = "0065F1A2B3C4D5E6FA"  # a delete's sequencer, after s3_event's upload (...E6F7)

@@ -21,7 +21,7 @@ import pytest
 from faults import Slow, fault_proxy
 from harness import LambdaContext, s3_event, sample_event
 
-from app import deadline
+from app.aws import deadline
 from app.errors import TransientError
 from devtools.emulator import Emulator
 

@@ -13,8 +13,8 @@ import pytest
 from faults import fault_proxy
 from harness import LambdaContext, s3_event, sample_event
 
-from app import pipeline
 from app.model import ObjectRef
+from app.renditions import pipeline
 from bench import memory as memory_bench
 
 JPEG = images.jpeg(1200, 900)

@@ -9,7 +9,7 @@ import pyvips
 from fidelity_images import ARTIST, COPYRIGHT, ultra_hdr, with_rights
 from harness import LambdaContext, s3_event
 
-from app import colour, rights
+from app.image import colour, rights
 
 
 def signed_ultra_hdr() -> bytes:

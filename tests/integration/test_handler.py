@@ -9,8 +9,9 @@ import pytest
 from faults import fault_proxy
 from harness import LambdaContext, s3_event, sample_event
 
-from app import config, recipe
+from app.config import settings as config
 from app.errors import TransientError
+from app.renditions import recipe
 
 JPEG = images.jpeg(1600, 1200)
 
@@ -215,7 +216,7 @@ def test_a_decode_that_cannot_fit_the_memory_size_fails_and_a_streaming_one_proc
     s3, bucket, load_handler
 ):
     # 300 MB leaves 44 MB for decodes: a 12 MP progressive JPEG is estimated at 85 MB
-    # (its coefficients: see app/memory.py); the same picture as a baseline JPEG streams
+    # (its coefficients: see app/image/memory.py); the same picture as a baseline JPEG streams
     # (34 MB at any size).
     put(s3, bucket, "images/progressive.jpg", images.progressive_jpeg(4000, 3000))
     put(s3, bucket, "images/baseline.jpg", images.jpeg(4000, 3000))

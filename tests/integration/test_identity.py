@@ -18,8 +18,8 @@ from faults import fault_proxy
 from harness import LambdaContext, s3_event, sample_event
 
 from app import naming
+from app.aws.storage import S3Store
 from app.errors import TransientError
-from app.storage import S3Store
 
 JPEG = images.jpeg(800, 600)
 PNG = images.png()

@@ -16,8 +16,9 @@ import pytest
 from faults import Slow, fault_proxy
 from harness import LambdaContext, s3_event, sample_event
 
-from app import naming, pipeline
+from app import naming
 from app.model import ObjectRef
+from app.renditions import pipeline
 
 RED, BLUE, GREEN = (220, 20, 20), (20, 20, 220), (20, 200, 20)
 

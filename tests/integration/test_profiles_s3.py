@@ -16,7 +16,7 @@ import images
 import pytest
 from harness import LambdaContext, s3_event, sample_event
 
-from app import profiles
+from app.config import profiles
 from app.errors import ConfigError
 from devtools.s3server import FAKE_AWS_ENV
 

@@ -18,7 +18,7 @@ import images
 import pytest
 from harness import LambdaContext, s3_event, sample_event
 
-from app import deadline
+from app.aws import deadline
 
 KEYS = ["images/late/a.jpg", "images/late/b.jpg", "images/late/c.jpg"]
 HELD = "images/late/b.jpg"

@@ -13,10 +13,12 @@ import images
 import pytest
 import pyvips
 
-from app import config, imaging, memory, pipeline
+from app.config import settings as config
+from app.image import imaging, memory
+from app.image.memory import MB, MemoryBudget
 from app.localfiles import LocalStore
-from app.memory import MB, MemoryBudget
 from app.model import ObjectRef, Outcome
+from app.renditions import pipeline
 
 
 def process(tmp_path: Path, name: str, data: bytes, **env: str) -> tuple[Outcome, Path]:

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app import config, events
+from app import events
+from app.config import settings as config
 from tools.backfill import objects, report, summary, tasks
 from tools.backfill.progress import Progress
 

@@ -13,7 +13,7 @@ import images
 import pytest
 from test_profiles import BAD, THREE
 
-from app import profiles
+from app.config import profiles
 from app.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

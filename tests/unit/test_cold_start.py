@@ -18,9 +18,9 @@ from devtools.s3server import FAKE_AWS_ENV
 ROOT = Path(__file__).resolve().parents[2]
 
 LAZY = {
-    "app.removal": "only an object removed needs it",
-    "app.notify": "only a function with EVENT_BUS_NAME needs it",
-    "app.heic": "only a HEIC upload needs it (libheif through pillow-heif)",
+    "app.renditions.removal": "only an object removed needs it",
+    "app.aws.notify": "only a function with EVENT_BUS_NAME needs it",
+    "app.image.heic": "only a HEIC upload needs it (libheif through pillow-heif)",
     "pillow_heif": "only a HEIC upload needs it",
     "ctypes.util": "its find_library runs ldconfig in a subprocess",
 }
@@ -44,10 +44,10 @@ def _loaded_by_handler_import(**env: str) -> set[str]:
 def test_importing_the_handler_leaves_every_lazy_module_unloaded() -> None:
     loaded = _loaded_by_handler_import()
 
-    assert "app.pipeline" in loaded  # the import did run
+    assert "app.renditions.pipeline" in loaded  # the import did run
     early = {name: why for name, why in LAZY.items() if name in loaded}
     assert not early, f"loaded at cold start, though {early}"
 
 
 def test_a_function_with_an_event_bus_loads_notify_at_cold_start() -> None:
-    assert "app.notify" in _loaded_by_handler_import(EVENT_BUS_NAME="apps")
+    assert "app.aws.notify" in _loaded_by_handler_import(EVENT_BUS_NAME="apps")

@@ -8,8 +8,8 @@ import pytest
 import pyvips
 from helpers import decode
 
-from app.colour import is_srgb
-from app.imaging import SizeSpec
+from app.image.colour import is_srgb
+from app.image.imaging import SizeSpec
 from bench import icc
 
 
@@ -141,7 +141,7 @@ def test_a_16_bit_png_with_an_srgb_profile_is_only_made_8_bit(monkeypatch) -> No
 
 def test_the_answers_are_kept_by_digest_not_by_profile() -> None:
     # A LUT profile can be megabytes: 40 of them must not stay in memory for the answers.
-    from app import colour
+    from app.image import colour
 
     profiles = [icc.builtin("srgb") + bytes(1_000_000 + n) for n in range(40)]
     for profile in profiles:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app import config
+from app.config import settings as config
 from app.errors import ConfigError
-from app.imaging import SizeSpec
+from app.image.imaging import SizeSpec
 
 
 def test_defaults() -> None:

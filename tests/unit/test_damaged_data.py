@@ -12,10 +12,10 @@ import pytest
 import pyvips
 from helpers import render
 
-from app import density, imaging, loaders
+from app.aws.storage import Download
 from app.errors import BadImage, InputTooLarge, TransientError
+from app.image import density, imaging, loaders
 from app.model import ObjectRef
-from app.storage import Download
 
 SOURCES = images.damage_sources()
 # Cuts from near the start to near the end (2% before the end is still pixel data).

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from app import deadline
-from app.deadline import LADDER, Timeouts, map_until, timeouts_for
+from app.aws import deadline
+from app.aws.deadline import LADDER, Timeouts, map_until, timeouts_for
 
 
 def test_the_ladder_goes_from_generous_to_tight():
@@ -25,7 +25,7 @@ def test_worst_case_counts_every_attempt_and_back_off():
     assert Timeouts(connect=0.5, read=1, attempts=1).worst_s == 2
 
 
-# The time left -> the setting taken, by the worst cases in app/deadline.py's comments
+# The time left -> the setting taken, by the worst cases in app/aws/deadline.py's comments
 # (167, 83, 55, 31, 15, 5, 2 and 1 s), written out rather than found by the same rule.
 TAKEN = [
     (0.5, None),

@@ -11,8 +11,9 @@ from __future__ import annotations
 import pytest
 import pyvips
 
-from app import config, formats
-from app.fit import SizeSpec
+from app.config import settings as config
+from app.image import formats
+from app.image.fit import SizeSpec
 
 
 def test_every_documented_default_as_the_configuration_page_writes_it() -> None:

@@ -19,10 +19,12 @@ import pytest
 import pyvips
 from fidelity_images import ARTIST, COPYRIGHT, XMP, ultra_hdr, with_rights
 
-from app import colour, config, imaging, pipeline, recipe, rights
+from app.config import settings as config
 from app.errors import ConfigError
+from app.image import colour, imaging, rights
 from app.localfiles import LocalStore
 from app.model import ObjectRef, Outcome
+from app.renditions import pipeline, recipe
 from bench import icc
 
 # Display P3 numbers: its primaries and secondaries (all outside sRGB), then a green
@@ -256,7 +258,7 @@ def test_hdr_drop_gives_sdr_jpeg_copies(tmp_path: Path) -> None:
 
 def exif_text(image: pyvips.Image, tag: int) -> str | None:
     """The raw text of IFD0 `tag` in an image's EXIF (UTF-8), or None."""
-    from app import rights
+    from app.image import rights
 
     found = rights._exif_tags(bytes(image.get("exif-data")))
     return found[tag][1].decode() if tag in found else None
@@ -311,7 +313,7 @@ def test_rights_none_keeps_no_metadata_at_all(tmp_path: Path) -> None:
 
 
 def test_an_xmp_packet_with_a_dtd_is_not_read() -> None:
-    from app import rights
+    from app.image import rights
 
     bomb = (
         b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">'

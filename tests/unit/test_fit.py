@@ -6,7 +6,7 @@ import images
 import pytest
 from helpers import decode, render
 
-from app.fit import SizeSpec
+from app.image.fit import SizeSpec
 
 
 def cover(width: int, height: int) -> SizeSpec:

@@ -14,8 +14,8 @@ import pytest
 import pyvips
 from PIL import Image
 
-from app import heic, heif_brand, imaging
 from app.errors import BadImage, InputTooLarge
+from app.image import heic, heif_brand, imaging
 from app.localfiles import LocalStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,8 +112,9 @@ def test_a_damaged_heic_is_a_bad_image() -> None:
 
 
 def test_heic_becomes_jpeg_copies_through_the_pipeline(tmp_path: Path) -> None:
-    from app import config, pipeline
+    from app.config import settings as config
     from app.model import ObjectRef
+    from app.renditions import pipeline
 
     path = tmp_path / "IMG_0001.HEIC"
     path.write_bytes(images.heic(orientation=6))
@@ -168,7 +169,8 @@ def test_without_pillow_heif_a_heic_fails_with_how_to_enable_it(tmp_path: Path) 
 
 def test_the_handler_cold_start_does_not_load_pillow_heif() -> None:
     probe = (
-        "import sys, app.handler\nprint('app.heic' in sys.modules, 'pillow_heif' in sys.modules)\n"
+        "import sys, app.handler\n"
+        "print('app.image.heic' in sys.modules, 'pillow_heif' in sys.modules)\n"
     )
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x"}
     env |= {"AWS_SECRET_ACCESS_KEY": "x"}

@@ -1,12 +1,14 @@
-"""Whose copy a key holds: the sentences of app/identity.py, one per way two sources meet."""
+"""Whose copy a key holds: the sentences of renditions/identity.py, one per way two sources meet."""
 
 from __future__ import annotations
 
 import pytest
 
-from app import config, identity, naming
+from app import naming
+from app.config import settings as config
 from app.errors import PermanentError
 from app.model import ObjectRef
+from app.renditions import identity
 
 CAT = ObjectRef("photos", "images/a/cat.jpg")
 

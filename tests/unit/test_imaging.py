@@ -8,7 +8,7 @@ import pyvips
 from helpers import decode, psnr, render
 
 from app.errors import BadImage, InputTooLarge
-from app.imaging import Header, SizeSpec, jpeg_shrink
+from app.image.imaging import Header, SizeSpec, jpeg_shrink
 
 PRIVATE_FIELDS = ("exif-data", "xmp-data", "iptc-data", "icc-profile-data")
 

@@ -11,9 +11,11 @@ import pytest
 import pyvips
 from helpers import render
 
-from app import config, decoded, jpegdata
-from app.config import Settings
+from app.config import settings as config
+from app.config.settings import Settings
 from app.errors import BadImage
+from app.image import jpegdata
+from app.renditions import decoded
 
 EOI = b"\xff\xd9"
 

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from app import config, notify, sweep
+from app.aws import notify
+from app.config import settings as config
 from app.model import ObjectRef, Outcome, Output
+from app.renditions import sweep
 
 
 def places(key: str, *profiles: dict[str, str]) -> sweep.Places:

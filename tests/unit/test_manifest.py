@@ -10,9 +10,11 @@ import pytest
 import pyvips
 from helpers import decode_thumbhash
 
-from app import config, manifest, thumbhash
+from app.config import settings as config
 from app.errors import ConfigError
+from app.image import thumbhash
 from app.model import ObjectRef, Output
+from app.renditions import manifest
 
 
 def solid(colour: tuple[int, ...], width: int = 300, height: int = 200) -> pyvips.Image:

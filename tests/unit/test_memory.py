@@ -17,10 +17,11 @@ import images
 import pytest
 import pyvips
 
-from app import decoded, heif_brand
 from app.errors import BadImage, InputTooLarge, TransientError
-from app.imaging import Header, SizeSpec, read_header
-from app.memory import COSTS, MB, MemoryBudget, cost_class, estimate
+from app.image import heif_brand
+from app.image.imaging import Header, SizeSpec, read_header
+from app.image.memory import COSTS, MB, MemoryBudget, cost_class, estimate
+from app.renditions import decoded
 
 DEFAULT = (SizeSpec(300), SizeSpec(600), SizeSpec(900))
 
@@ -130,7 +131,7 @@ def test_more_than_the_whole_budget_fails_with_both_numbers():
 
 RELEASE = """
 from pathlib import Path
-from app.memory import release_freed
+from app.image.memory import release_freed
 
 def rss():
     for line in Path("/proc/self/status").read_text().splitlines():

@@ -188,7 +188,8 @@ def test_output_keys_are_deterministic_and_distinct_per_width(name: str) -> None
 
 
 def test_the_recipe_tag_follows_every_setting_that_changes_the_pixels_and_nothing_else():
-    from app import config, recipe
+    from app.config import settings as config
+    from app.renditions import recipe
 
     base = recipe.tag(config.load({}))
     assert base == recipe.tag(config.load({})) and len(base) == 12

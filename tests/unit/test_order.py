@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from app import naming, order
+from app import naming
+from app.aws.storage import Head
 from app.errors import Skip
 from app.model import ObjectRef
-from app.storage import Head
+from app.renditions import order
 
 
 @pytest.mark.parametrize(

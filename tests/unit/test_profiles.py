@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from app import config, profiles
+from app.config import profiles
+from app.config import settings as config
 from app.errors import ConfigError, PermanentError
-from app.fit import SizeSpec
+from app.image.fit import SizeSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""QUALITY is JPEG's: WebP and AVIF get the quality that looks alike (app/formats.py's
+"""QUALITY is JPEG's: WebP and AVIF get the quality that looks alike (app/image/formats.py's
 table, measured by bench/formats.py), unless WEBP_QUALITY or AVIF_QUALITY says otherwise."""
 
 from __future__ import annotations
@@ -8,11 +8,13 @@ from pathlib import Path
 import images
 import pytest
 
-from app import config, formats, pipeline
+from app.config import settings as config
 from app.errors import ConfigError
-from app.formats import EQUAL_QUALITY, Quality, equal_quality
+from app.image import formats
+from app.image.formats import EQUAL_QUALITY, Quality, equal_quality
 from app.localfiles import LocalStore
 from app.model import ObjectRef
+from app.renditions import pipeline
 
 
 @pytest.mark.parametrize("fmt", ["webp", "avif"])

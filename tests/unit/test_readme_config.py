@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from app import config, profiles
+from app.config import profiles
+from app.config import settings as config
 
 # The page that holds the configuration table and Profiles, moved there from the README.
 PAGE = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()

@@ -7,7 +7,7 @@ import base64
 import pytest
 import pyvips
 
-from app import thumbhash
+from app.image import thumbhash
 
 # rgbaToThumbHash of evanw/thumbhash (js/thumbhash.js at a652ce6, MIT), run by Node 20 on
 # the pixels below, which the same formulas made in JavaScript. Each picture has neither

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import pyvips
 
-from app import profiles
+from app.config import profiles
 from app.errors import ConfigError
 from devtools import stack
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app import profiles
+from app.config import profiles
 from app.errors import ConfigError
 from tools.backfill import Refused, objects
 

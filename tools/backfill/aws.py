@@ -20,9 +20,9 @@ import uuid
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app import profiles
+from app.config import profiles
+from app.config.profiles import Configuration
 from app.errors import ConfigError
-from app.profiles import Configuration
 from tools.backfill import Refused, objects, report, summary, tasks
 from tools.backfill.calls import Calls, Offline
 from tools.backfill.progress import Progress

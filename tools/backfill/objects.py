@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import quote, unquote_plus
 
 from app import naming
-from app.config import Settings
-from app.profiles import Configuration
+from app.config.profiles import Configuration
+from app.config.settings import Settings
 
 # The Format of a CSV manifest in create-job, and the one of an S3 Inventory report.
 CSV_FORMAT = "S3BatchOperations_CSV_20180820"

@@ -8,14 +8,14 @@
   and a deleted upload could not be told from a denied one;
 - s3:ListBucketVersions on the copies' prefixes, and s3:DeleteObjectVersion on the
   copies: in a versioned bucket a deleted upload's copies go with their versions
-  (app/sweep.py), not behind a delete marker;
+  (app/renditions/sweep.py), not behind a delete marker;
 - s3:PutObject on the copies, and s3:DeleteObject on them alone (a deleted upload's
   copies go too; the uploads themselves can never be deleted by the function);
 - sqs:SendMessage on the failure queue;
 - with a bus (deploy.sh --event-bus or the file's event_bus), events:PutEvents on it only.
 
 The copies' rules cover every profile's output prefix. The prefixes hold no IAM wildcard
-('*', '?'): the configuration's validator refuses them (app/config.py).
+('*', '?'): the configuration's validator refuses them (app/config/settings.py).
 """
 
 from __future__ import annotations

@@ -122,7 +122,7 @@ def resolve(wanted: tuple[str, ...], source_format: str | None) -> tuple[str, ..
 def encode(image: pyvips.Image, fmt: str, quality: int, keep: str = "none") -> bytes:
     """`image` (8-bit; several frames stacked with `page-height`) encoded as `fmt`,
     with the metadata `keep` names (libvips' keep flags: `none`, `icc,exif`, ...)."""
-    # The image carries only what copies may keep (app/carry.py decides, per format):
+    # The image carries only what copies may keep (app/image/carry.py decides, per format):
     # its profile, its gain map, its creator and copyright. keep="none" (an sRGB photo
     # with no rights recorded) writes no EXIF, XMP, IPTC or ICC at all. An animation's
     # frame delays and loop count are written whatever `keep` says.

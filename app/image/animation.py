@@ -19,11 +19,11 @@ from collections.abc import Iterable, Iterator
 
 import pyvips
 
-from app import fit, imaging
 from app.errors import BadImage, InputTooLarge
-from app.formats import FORMATS
-from app.imaging import Header, SizeSpec
-from app.loaders import why
+from app.image import fit, imaging
+from app.image.formats import FORMATS
+from app.image.imaging import Header, SizeSpec
+from app.image.loaders import why
 
 # Input formats whose animations are kept (libvips reads every frame of these).
 KINDS = ("gif", "webp")

@@ -4,12 +4,12 @@ With EVENT_BUS_NAME set, every object whose copies were written, deleted, or cou
 be made becomes one event on that bus (source `image-resizer`; detail-type
 `Renditions Created`, `Renditions Deleted` or `Renditions Failed`; the detail is the
 object's result as the reply has it: bucket, key, version, the profile that made the
-copies (app/profiles.py), outputs, deleted keys, reason). Skipped objects changed nothing
+copies (app/config/profiles.py), outputs, deleted keys, reason). Skipped objects changed nothing
 and send nothing.
 
 The events of one invocation go out together after its objects are done, ten to a
 PutEvents call (its limit). A call's time comes out of the reserve the handler keeps
-before the Lambda deadline (app/deadline.py), with timeouts and attempts from the time
+before the Lambda deadline (app/aws/deadline.py), with timeouts and attempts from the time
 left, as for S3. An event that EventBridge refuses (FailedEntryCount), or that no call
 could carry in time, is returned as a reason to log and count (metric EventsFailed):
 the object's own result stands either way.
@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app import deadline
+from app.aws import deadline
 from app.model import Outcome
 
 SOURCE = "image-resizer"

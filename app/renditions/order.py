@@ -18,9 +18,9 @@ newer work:
 from __future__ import annotations
 
 from app import naming
+from app.aws.storage import Head
 from app.errors import Skip
 from app.model import ObjectRef
-from app.storage import Head
 
 
 def later(a: str, b: str) -> bool:

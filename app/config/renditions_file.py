@@ -2,7 +2,7 @@
 
 Which keys it may hold comes from config.DEFAULTS (a setting added there is a file key at
 once, in lower case) and GLOBAL (the function's settings, which no profile may set).
-What the values mean is config.load's to check, for every profile (app/profiles.py).
+What the values mean is config.load's to check, for every profile (app/config/profiles.py).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app import config
+from app.config import settings as config
 
 DEFAULT = "default"  # the profile made of [defaults] (and the environment) alone
 ENV_FILE = "RENDITIONS_CONFIG"
-DEFAULT_FILE = Path(__file__).resolve().parents[1] / "renditions.toml"  # the task root
+DEFAULT_FILE = Path(__file__).resolve().parents[2] / "renditions.toml"  # the task root
 # Settings of the function rather than of a copy; every other setting may differ by profile.
 # SOURCE_BUCKETS is listed ahead of its arrival in config.DEFAULTS.
 GLOBAL = frozenset(

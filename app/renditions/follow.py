@@ -1,7 +1,7 @@
 """Copies follow their source: a refused current version, a failure half-way, a new format.
 
-Steps at the end of one object's work (app/pipeline.py), each removing copies through
-app/sweep.py, and only ever copies that record this very source:
+Steps at the end of one object's work (app/renditions/pipeline.py), each removing copies through
+app/renditions/sweep.py, and only ever copies that record this very source:
 
 - `refused`: the current version failed for good (damaged, too large, can never
   finish, or a copy refused half-way). Its copies are of an earlier file (the one it
@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from app import copies, naming, sweep
-from app.config import Settings
+from app import naming
+from app.config.settings import Settings
 from app.errors import AccessDenied, PermanentError, ResizerError, TransientError
 from app.model import ObjectRef
+from app.renditions import copies, sweep
 
 
 def refused(

@@ -17,7 +17,7 @@ decoder, so pillow-heif's libheif and libde265 decode it, in the HEIC image vari
   conversion applies it (COLOUR=srgb). A file with only an nclx colour description is
   taken as sRGB.
 - **Rights**: its EXIF and XMP travel as libvips' `exif-data` and `xmp-data`, from which
-  only the creator and copyright reach the copies (app/carry.py).
+  only the creator and copyright reach the copies (app/image/carry.py).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any
 
 import pyvips
 
-from app import imaging
 from app.errors import BadImage, InputTooLarge
+from app.image import imaging
 
 LOADER = "heicload"  # as details and Header name it: kind `heic`, kept as JPEG by `source`
 _BANDS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}

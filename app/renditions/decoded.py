@@ -1,6 +1,6 @@
 """A source's pixels: its header read from the stream, the one decode, each size made from it.
 
-A HEIC photo goes to pillow-heif (app/heic.py), anything else to libvips; a kept
+A HEIC photo goes to pillow-heif (app/image/heic.py), anything else to libvips; a kept
 animation is decoded with every frame, stacked. What the decode holds is claimed from
 the memory budget (`needed`) before it starts.
 """
@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import pyvips
 
-from app import animation, carry, heif_brand, imaging, jpegdata, memory
-from app.config import Settings
+from app.config.settings import Settings
+from app.image import animation, carry, heif_brand, imaging, jpegdata, memory
 
 if TYPE_CHECKING:
-    from app import heic
+    from app.image import heic
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +58,11 @@ def opened(
 def _open_heic(
     peeked: heif_brand.Peeked, uri: str, reserve: Callable[[int], None], input_bytes: int
 ) -> heic.Heic:
-    """A HEIC photo, all of it read: libvips has no HEVC decoder (see app/heic.py).
+    """A HEIC photo, all of it read: libvips has no HEVC decoder (see app/image/heic.py).
 
     Refused before its bytes are read where the image has no HEIC support, and its
     bytes claimed (twice: a buffer grown by doubling) before they are read."""
-    from app import heic  # here: loaded by the first HEIC, not at cold start
+    from app.image import heic  # here: loaded by the first HEIC, not at cold start
 
     heic.require(uri)
     reserve(2 * input_bytes)
@@ -70,7 +70,7 @@ def _open_heic(
 
 
 def needed(source: Opened, fmts: tuple[str, ...], settings: Settings, uri: str) -> int:
-    """The bytes the decode for `fmts` holds (app/memory.py); an animation to be kept is
+    """The bytes the decode for `fmts` holds (app/image/memory.py); an animation to be kept is
     first checked against MAX_FRAMES and MAX_INPUT_PIXELS."""
     header = source.header
     estimate = memory.estimate(header, source.input_bytes, settings.specs, fmts)

@@ -1,8 +1,8 @@
 """A source's copies found among the keys they can have, checked, and removed with their versions.
 
-Every path that takes copies away ends here: a deleted source (app/removal.py), a
+Every path that takes copies away ends here: a deleted source (app/renditions/removal.py), a
 source replaced by a file the function refuses, a permanent failure half-way through a
-set, and a source that changed format (app/pipeline.py's failure and format steps).
+set, and a source that changed format (app/renditions/pipeline.py's failure and format steps).
 
 - **Bounded**: only keys that can be this source's copies are touched: each size of
   every profile in every format's extension, each profile's manifest, and the keys
@@ -11,7 +11,7 @@ set, and a source that changed format (app/pipeline.py's failure and format step
 - **Only this source's**: a copy is removed only if it records this very source:
   `rendition-of` its key, and `source-bucket` its bucket (a copy made before the
   bucket was recorded counts as the output bucket's own source's). A copy made for a
-  later event of the key (a larger `source-sequencer`) stays (app/order.py).
+  later event of the key (a larger `source-sequencer`) stays (app/renditions/order.py).
 - **Versions**: in a versioned bucket a copy is removed with its versions, newest
   first, each version checked as the copy was; the first that is not this source's
   stops it (with the delete markers above it, it stays as it was). A plain DELETE
@@ -28,11 +28,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from app import naming, order
-from app.config import DEFAULTS, Settings
-from app.formats import FORMATS
+from app import naming
+from app.aws.storage import CopyHead
+from app.config.settings import DEFAULTS, Settings
+from app.image.formats import FORMATS
 from app.model import ObjectRef
-from app.storage import CopyHead
+from app.renditions import order
 
 # HEADs and DELETEs of one source's copies run at most this many at a time (and never
 # more than the object's share of the connection pool: see `workers`).

@@ -6,7 +6,7 @@ can help. The store is anything with `head`, `open`, `existing`, `put` and `dele
 (S3 or local files). A source is only opened (GET) once its HEAD says there is
 work to do: a re-delivered event costs HEADs, not a download.
 
-Given a Configuration of several profiles (app/profiles.py), the recursion guard covers
+Given a Configuration of several profiles (app/config/profiles.py), the recursion guard covers
 every profile's copies; the rules choose a profile by the key before the HEAD, and the
 object's `profile` metadata, read by the HEAD, may choose another before anything else
 depends on it.
@@ -14,9 +14,9 @@ depends on it.
 The checks run in this order: what needs no request (bucket, prefix, time left);
 the HEAD, then the current-version check before anything else the HEAD or the event
 tells (so a stale event for an empty object that was replaced is skipped, not
-failed); the size; the copies' HEADs (whose source each key holds, app/identity.py;
+failed); the size; the copies' HEADs (whose source each key holds, app/renditions/identity.py;
 a later event's; up to date). What the copies' HEADs saw is what the writes replace
-(conditional PUTs, app/storage.py). A set being remade first loses its manifest, which
+(conditional PUTs, app/aws/storage.py). A set being remade first loses its manifest, which
 is written again last: a manifest is only ever beside the finished set it lists.
 """
 
@@ -29,27 +29,17 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from app import (
-    copies,
-    decoded,
-    follow,
-    formats,
-    freshness,
-    identity,
-    imaging,
-    manifest,
-    naming,
-    order,
-    recipe,
-)
-from app import deadline as time_left
-from app.config import Settings
+from app import naming
+from app.aws import deadline as time_left
+from app.aws.storage import CopyHead, Download, Head
+from app.config.profiles import Configuration
+from app.config.settings import Settings
 from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientError, WriteLost
-from app.memory import MemoryBudget
+from app.image import formats, imaging
+from app.image.memory import MemoryBudget
 from app.model import ObjectRef, Outcome, Output
-from app.profiles import Configuration
-from app.storage import CopyHead, Download, Head
-from app.unexpected import unexpected
+from app.renditions import copies, decoded, follow, freshness, identity, manifest, order, recipe
+from app.renditions.unexpected import unexpected
 
 # What an object may need before it is worth starting: a generous bound on a large
 # photo's GET, decode, encodes and PUTs, so that it never dies half-way.
@@ -105,7 +95,7 @@ def process(
             # until its last encode is done (and its manifest, made from the image, written).
             with ExitStack() as held:
                 outputs = _run(job, budget, held, details)
-        except PermanentError as error:  # the copies it had go with it (app/follow.py)
+        except PermanentError as error:  # the copies it had go with it (app/renditions/follow.py)
             every = configuration.profiles.values()
             raise follow.refused(ref, every, store, job.seen.out_bucket, error, details) from None
         return Outcome(ref, "processed", outputs=outputs, details=details)
@@ -192,7 +182,7 @@ class _Known:
 
     out_bucket: str
     head: Head
-    guess: str  # the format `source` keeps it in, guessed before any GET (app/freshness.py)
+    guess: str  # the format `source` keeps it in, guessed before any GET (freshness.py)
     found: Mapping[str, CopyHead | None]  # what the keys of the guess's copies hold now
 
 
@@ -360,7 +350,7 @@ def _network_first(download: Download) -> Iterator[None]:
 def _write_copies(
     job: _Job, known: _Known, fetched: _Fetched, metadata: dict[str, str], clock: _Clock
 ) -> tuple[Output, ...]:
-    """Every copy, in parallel (app/copies.py), none started after the deadline."""
+    """Every copy, in parallel (app/renditions/copies.py), none started after the deadline."""
     written = copies.write(
         fetched.image,
         fetched.keys,

@@ -1,7 +1,7 @@
 """Is an upload a HEIC photo (HEIF holding HEVC)? Told from its first bytes, before any decoder.
 
 libvips' wheel reads HEIF holding AV1 (AVIF) but has no HEVC decoder, so a HEIC goes to
-`app/heic.py` (pillow-heif, in the HEIC image variant) instead. A HEIF file starts with
+`app/image/heic.py` (pillow-heif, in the HEIC image variant) instead. A HEIF file starts with
 an `ftyp` box whose brands name the codec: heic, heix, heim, heis (images) and hevc,
 hevx, hevm, hevs (sequences) for HEVC; avif, avis for AV1. Files that name only the
 generic mif1/msf1 brands tell by their item properties: an `hvcC` (HEVC) or `av1C` (AV1)

@@ -5,7 +5,7 @@ Two steps, where the data flows:
 1. `kept` (once, on the decode): every metadata block the copies could write is taken
    off, and only what COLOUR, HDR and RIGHTS keep is put back: the profile (present
    only when the colours are wide, see imaging.to_output), the gain map, and the creator
-   and copyright rebuilt alone (app/rights.py). GPS, serial numbers, maker notes,
+   and copyright rebuilt alone (app/image/rights.py). GPS, serial numbers, maker notes,
    embedded thumbnails and the rest of EXIF, XMP and IPTC never reach a copy.
 2. `outgoing` (per copy): what the copy's format can hold of it, as libvips' keep flags.
    JPEG holds all of it; PNG, WebP and AVIF the profile, EXIF and XMP; GIF none of it
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pyvips
 
-from app import colour, gainmap, rights
+from app.image import colour, gainmap, rights
 
 COLOURS = ("keep", "srgb")  # COLOUR
 HDRS = ("keep", "drop")  # HDR

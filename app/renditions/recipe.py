@@ -5,11 +5,11 @@ the animation rule, what copies carry (COLOUR, HDR, RIGHTS), the encoders' own
 settings, the sizes configured (the largest of them, which depends on each image's
 shape when boxes are listed, sets the scale the source is decoded at, and so every
 copy's pixels) and the output formats (which the manifest lists). The up-to-date check
-(app/freshness.py) trusts a copy only if it carries the tag of the running
+(app/renditions/freshness.py) trusts a copy only if it carries the tag of the running
 configuration, so a change of QUALITY, CROP, ANIMATION, COLOUR, HDR, RIGHTS,
 RESIZE_WIDTHS or OUTPUT_FORMATS, or an upgrade that encodes differently, has the copies
 made again at the source's next event (or a backfill) instead of keeping the old ones
-as they are. With profiles (app/profiles.py), each copy carries the tag of the settings
+as they are. With profiles (app/config/profiles.py), each copy carries the tag of the settings
 of the profile that made it.
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import hashlib
 
-from app import formats
-from app.config import Settings
+from app.config.settings import Settings
+from app.image import formats
 
 # Raise when a change of the code makes different copies from the same settings.
 VERSION = 1

@@ -10,7 +10,7 @@ A source is read in two steps: `head` of the current version (size, ETag, versio
 metadata: enough to skip it), then `open`, a GET of that very version (VersionId,
 else If-Match on the ETag). A source's copies are checked with `copy_head` (a manifest
 read whole with `read_copy`), their versions listed with `versions`, and removed with
-`delete` (app/sweep.py).
+`delete` (app/renditions/sweep.py).
 
 Copies are written conditionally (`put`'s `replacing`): over the very copy the
 up-to-date check saw (If-Match on its ETag), or only where there was none
@@ -35,7 +35,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from app import deadline
+from app.aws import deadline
 from app.errors import (
     AccessDenied,
     ObjectGone,
@@ -241,7 +241,7 @@ class S3Store:
     def head(self, ref: ObjectRef) -> Head:
         """HeadObject of the source's current version, whatever version `ref` names.
 
-        The caller compares the two (app/order.py): only the current version is worth
+        The caller compares the two (app/renditions/order.py): only the current version is worth
         copies. A key whose current version is a delete marker answers 404: gone.
         """
         client, timeouts = self._client("s3:HeadObject", ref.bucket, ref.key)

@@ -21,8 +21,8 @@ from typing import Any
 
 import pyvips
 
-from app import thumbhash
-from app.imaging import FORMATS
+from app.image import thumbhash
+from app.image.imaging import FORMATS
 from app.model import ObjectRef, Output
 
 CONTENT_TYPE = "application/json"
@@ -48,7 +48,7 @@ def build(
     profile: str = "default",
 ) -> bytes:
     """The manifest of `ref` (its upright `size`) and its copies, from its decoded `image`;
-    `profile` names the profile (app/profiles.py) they were made with."""
+    `profile` names the profile (app/config/profiles.py) they were made with."""
     placeholder = small(image)
     source: dict[str, Any] = {"bucket": ref.bucket, "key": ref.key, "etag": etag.strip('"')}
     if ref.version is not None:

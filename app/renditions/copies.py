@@ -15,19 +15,21 @@ from typing import Protocol
 
 import pyvips
 
-from app import formats, identity, imaging, naming, order
-from app.config import Settings
-from app.decoded import Decoded, Sized
+from app import naming
+from app.aws.storage import CopyHead
+from app.config.settings import Settings
 from app.errors import PermanentError, WriteLost
+from app.image import formats, imaging
 from app.model import ObjectRef, Output
-from app.storage import CopyHead
+from app.renditions import identity, order
+from app.renditions.decoded import Decoded, Sized
 
 Keys = Mapping[tuple[imaging.SizeSpec, str], str]
 
 
 class Writer(Protocol):
     """Where copies are written (each over what the key held when it was read, see
-    app/storage.py), and what a key holds read (None if nothing)."""
+    app/aws/storage.py), and what a key holds read (None if nothing)."""
 
     def existing(self, bucket: str, key: str) -> CopyHead | None: ...
 
@@ -124,7 +126,7 @@ def check_overtaken(
     """After a lost conditional write of `key`: Skip if a later event of `ref`'s key
     wrote it (this event is stale); PermanentError if another source's copy took it
     meanwhile (two sources racing for one key: the same refusal as when it was there
-    before, app/identity.py); else the caller's failure stands, for a retry."""
+    before, app/renditions/identity.py); else the caller's failure stands, for a retry."""
     now = store.existing(bucket, key)
     found = {key: None if now is None else now.metadata}
     order.check_not_stale(ref, bucket, found)

@@ -6,10 +6,10 @@ When an `ObjectRemoved` (or `LifecycleExpiration`) event arrives:
    deleting a copy does nothing more.
 2. The source's current version is read (HEAD). If the key still has one, what was
    removed was a non-current version, or the key was uploaded again after the delete:
-   the copies follow what is current now (app/pipeline.py, which skips them when they
+   the copies follow what is current now (app/renditions/pipeline.py, which skips them when they
    are already up to date). Only a source that is gone loses its copies.
-3. Its copies are removed (app/sweep.py): only keys that any profile (app/profiles.py)
-   can give this source are asked about, a bounded number of requests; only copies
+3. Its copies are removed (sweep.py): only keys that any profile (app/config/profiles.py) can
+   give this source are asked about, a bounded number of requests; only copies
    that record this very source (bucket and key) go, with their versions in a
    versioned bucket; copies made for a later event of the key stay.
 
@@ -21,12 +21,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Protocol
 
-from app import pipeline, sweep
-from app.config import Settings
+from app.config.profiles import Configuration
+from app.config.settings import Settings
 from app.errors import ObjectGone, Skip
-from app.memory import MemoryBudget
+from app.image.memory import MemoryBudget
 from app.model import ObjectRef, Outcome
-from app.profiles import Configuration
+from app.renditions import pipeline, sweep
 
 
 class Store(pipeline.Store, sweep.Store, Protocol):

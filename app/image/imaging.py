@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import pyvips
 
-from app import carry, colour, density, fit, formats, gainmap, loaders
 from app.errors import BadImage, InputTooLarge
-from app.fit import SizeSpec
-from app.formats import FORMATS, Format
-from app.loaders import why as _why
+from app.image import carry, colour, density, fit, formats, gainmap, loaders
+from app.image.fit import SizeSpec
+from app.image.formats import FORMATS, Format
+from app.image.loaders import why as _why
 
 __all__ = ["FORMATS", "Format", "SizeSpec"]  # where naming, config and tests find them
 
@@ -51,7 +51,7 @@ FULL_DECODE_GAP = 3.0
 # end-of-image marker, a JPEG scan cut by another marker, a TIFF strip cut short). No
 # valid photo of ../shared/corpus warns; metadata problems (bad EXIF, a bad CRC on a
 # PNG text chunk, stray bytes after the image) still decode. The one JPEG warning that
-# is untidiness, not damage (bytes between segments), is never raised: app/jpegdata.py
+# is untidiness, not damage (bytes between segments), is never raised: app/image/jpegdata.py
 # drops those bytes before libjpeg sees them, and checks the scans that libjpeg does
 # not (a progressive JPEG cut between two scans).
 FAIL_ON = "warning"
@@ -256,7 +256,7 @@ def _shrunk_on_load(source: pyvips.Source, header: Header, width: int, height: i
     thumbnail, which knows their own shrink-on-load (WebP, HEIF, TIFF pyramids).
     """
     options = {"fail_on": FAIL_ON, "access": "sequential"}
-    if header.kind in ("jpeg", "uhdr"):  # uhdr: a JPEG with a gain map (app/gainmap.py)
+    if header.kind in ("jpeg", "uhdr"):  # uhdr: a JPEG with a gain map (app/image/gainmap.py)
         shrink = jpeg_shrink(header, width, height)
         load = (
             pyvips.Image.uhdrload_source if header.kind == "uhdr" else pyvips.Image.jpegload_source
@@ -384,7 +384,7 @@ def sized(image: pyvips.Image, header: Header, spec: SizeSpec, crop: str) -> pyv
     """The decoded image made to `spec` (sizes computed from the original), in memory.
 
     A cover box is cut where `crop` (fit.CROPS) says, from the image resized to cover it;
-    a gain map, if the decode carries one, is made to follow (app/gainmap.py).
+    a gain map, if the decode carries one, is made to follow (app/image/gainmap.py).
     """
     width, height = spec.scaled(header.width, header.height)
     resized = image

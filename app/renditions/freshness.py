@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from app import naming
-from app.formats import FORMATS
-from app.storage import CopyHead
+from app.aws.storage import CopyHead
+from app.image.formats import FORMATS
 
 # Extensions and Content-Types of what `source` keeps; anything else becomes JPEG.
 _BY_EXTENSION = {
@@ -27,7 +27,7 @@ _BY_EXTENSION = {
     "webp": "webp",
     "gif": "gif",
     "avif": "avif",
-    "heic": "jpeg",  # HEVC: decoded by pillow-heif (app/heic.py), kept as JPEG
+    "heic": "jpeg",  # HEVC: decoded by pillow-heif (app/image/heic.py), kept as JPEG
     "heif": "jpeg",
 }
 _BY_CONTENT_TYPE = {fmt.content_type: name for name, fmt in FORMATS.items()} | {
@@ -72,7 +72,7 @@ def current(
     recipe: str,
 ) -> bool:
     """True if every copy in `copies` was made from `etag`, with the settings whose tag
-    is `recipe` (app/recipe.py), and is what `wanted` makes now."""
+    is `recipe` (app/renditions/recipe.py), and is what `wanted` makes now."""
     if not etag or not copies:
         return False
 

@@ -31,10 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app import config, renditions_file
-from app.config import Settings
+from app.config import renditions_file
+from app.config import settings as config
+from app.config.renditions_file import DEFAULT, DEFAULT_FILE, ENV_FILE, GLOBAL, Rule, file_key
+from app.config.settings import Settings
 from app.errors import ConfigError, PermanentError
-from app.renditions_file import DEFAULT, DEFAULT_FILE, ENV_FILE, GLOBAL, Rule, file_key
 
 __all__ = [
     "DEFAULT",

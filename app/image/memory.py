@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from app.errors import InputTooLarge, TransientError
-from app.imaging import Header, SizeSpec
+from app.image.imaging import Header, SizeSpec
 
 MB = 1024 * 1024
 # What the runtime, the libraries and their thread pools take beside the objects: the

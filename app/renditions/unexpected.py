@@ -12,7 +12,7 @@ from typing import Any
 
 import pyvips
 
-from app import loaders
+from app.image import loaders
 from app.model import ObjectRef, Outcome
 
 # Unexpected errors that another attempt may not meet: memory another object held, the

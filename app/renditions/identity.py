@@ -2,7 +2,7 @@
 
 Each copy and manifest records its source: the key in `rendition-of` (MARKER), the
 bucket in `source-bucket`. Before anything is written, the pipeline reads the
-metadata of every key it would write (the up-to-date check's HEADs, app/freshness.py);
+metadata of every key it would write (the up-to-date check's HEADs, app/renditions/freshness.py);
 a key that already holds a copy of another source is a permanent failure whose
 sentence names both sources and how the template can tell them apart. The later
 upload never silently replaces the earlier one's copies, and the two never flip-flop.
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from urllib.parse import unquote
 
 from app import naming
-from app.config import Settings
+from app.config.settings import Settings
 from app.errors import PermanentError
 from app.model import ObjectRef
 

@@ -8,9 +8,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from app import carry, fit, formats, naming
+from app import naming
 from app.errors import ConfigError
-from app.fit import SizeSpec
+from app.image import carry, fit, formats
+from app.image.fit import SizeSpec
 
 T = TypeVar("T")
 
@@ -77,10 +78,10 @@ class Settings:
     crop: str = "attention"
     animation: str = "first-frame"
     max_frames: int = 300
-    event_bus: str | None = None  # EVENT_BUS_NAME: where application events go (app/notify.py)
+    event_bus: str | None = None  # EVENT_BUS_NAME: where application events go (app/aws/notify.py)
     manifest_template: str | None = None  # MANIFEST_KEY_TEMPLATE; None: MANIFEST=off
-    profile: str = "default"  # the name of these settings in renditions.toml (app/profiles.py)
-    colour: str = "keep"  # COLOUR (app/carry.py)
+    profile: str = "default"  # the name of these settings in renditions.toml (profiles.py)
+    colour: str = "keep"  # COLOUR (app/image/carry.py)
     hdr: str = "keep"  # HDR
     rights: str = "keep"  # RIGHTS
     source_buckets: tuple[str, ...] = ()  # SOURCE_BUCKETS; empty: any bucket

@@ -14,10 +14,10 @@ stops waiting, so that a stalled call reports its own reason.
 
 Every wait knows the deadline: S3 calls (above; each LIST page and each retry is
 fitted to the time left when it starts), a download's reads, and the wait for the
-memory budget (app/memory.py), which ends at the deadline with the object left for a
+memory budget (app/image/memory.py), which ends at the deadline with the object left for a
 retry. Nothing is started that cannot finish: an object is not started, nor its decode
 (which cannot be stopped half-way) begun, without the time it may need
-(app/pipeline.py); one that needs more than a whole invocation fails for good, naming
+(app/renditions/pipeline.py); one that needs more than a whole invocation fails for good, naming
 the timeout it would need, rather than being retried until the dead-letter queue.
 
 A worker thread can still be busy when the handler stops waiting for it: the handler

@@ -1,0 +1,1 @@
+"""The declared configuration: renditions.toml and the environment -> checked profiles."""

@@ -1,0 +1,1 @@
+"""Pure pixel work with pyvips: loaders, decode, colour, fit, formats, animation, placeholders."""

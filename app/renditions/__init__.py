@@ -1,0 +1,1 @@
+"""One object's work: keys and identity, decode, copies, manifest, freshness, deletes."""
