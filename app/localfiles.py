@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from app.aws.storage import CopyHead, Download, Head
+from app.aws.objects import CopyHead, Download, Head
 from app.errors import PermanentError
 from app.model import ObjectRef
 

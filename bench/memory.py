@@ -242,12 +242,12 @@ class MemoryStore:
         self.written: dict[str, int] = {}
 
     def head(self, ref: Any) -> Any:
-        from app.aws.storage import Head
+        from app.aws.objects import Head
 
         return Head(len(self.objects[ref.key]), "etag", "application/octet-stream", {})
 
     def open(self, ref: Any, head: Any) -> Any:
-        from app.aws.storage import Download
+        from app.aws.objects import Download
 
         data = self.objects[ref.key]
         return Download(ref, len(data), "etag", "application/octet-stream", {}, io.BytesIO(data))

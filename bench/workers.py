@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from app.aws.storage import Download, Head
+    from app.aws.objects import Download, Head
     from app.model import ObjectRef
 
 T = TypeVar("T")
@@ -69,12 +69,12 @@ class MemoryStore:
         self.written: dict[str, bytes] = {}
 
     def head(self, ref: ObjectRef) -> Head:
-        from app.aws.storage import Head
+        from app.aws.objects import Head
 
         return Head(len(self.data), "etag", "image/jpeg", {})
 
     def open(self, ref: ObjectRef, head: Head) -> Download:
-        from app.aws.storage import Download
+        from app.aws.objects import Download
 
         return Download(ref, len(self.data), "etag", "image/jpeg", {}, io.BytesIO(self.data))
 

@@ -40,11 +40,10 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from botocore.config import Config
-
 from app.errors import PermanentError, TransientError
 
 if TYPE_CHECKING:
+    from botocore.config import Config
     from mypy_boto3_s3 import S3Client
 
 # Kept after the last object for the reply, the log lines and the metrics flush.
@@ -78,6 +77,8 @@ class Timeouts:
 
     def config(self) -> Config:
         """These settings as a botocore Config, to merge over the client's own."""
+        from botocore.config import Config  # here: local files never load botocore
+
         return Config(
             connect_timeout=self.connect,
             read_timeout=self.read,

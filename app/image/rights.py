@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import re
 import struct
-import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
-from xml.sax.saxutils import escape
 
 ARTIST, COPYRIGHT = 0x013B, 0x8298
 BY_LINE, COPYRIGHT_NOTICE, CHARSET = (2, 80), (2, 116), (1, 90)
@@ -104,6 +102,9 @@ def _exif_block(tags: dict[int, tuple[int, bytes]]) -> bytes:
 
 def _xmp_values(packet: bytes) -> tuple[list[str], list[tuple[str, str]]]:
     """dc:creator's names and dc:rights' (language, text) pairs of an XMP packet."""
+    # Imported here: XML costs tens of ms to import, and most files carry no XMP.
+    import xml.etree.ElementTree as ElementTree
+
     found = _PACKET.search(packet)
     text = found.group(0) if found else packet
     if b"<!DOCTYPE" in text or b"<!ENTITY" in text:  # no XMP needs one; entities can explode
@@ -126,6 +127,8 @@ def _xmp_values(packet: bytes) -> tuple[list[str], list[tuple[str, str]]]:
 
 
 def _xmp_packet(creators: list[str], rights: list[tuple[str, str]]) -> bytes:
+    from xml.sax.saxutils import escape  # here, as in _xmp_values
+
     parts = []
     if creators:
         items = "".join(f"<rdf:li>{escape(name)}</rdf:li>" for name in creators)

@@ -16,7 +16,7 @@ from typing import Protocol
 import pyvips
 
 from app import naming
-from app.aws.storage import CopyHead
+from app.aws.objects import CopyHead
 from app.config.settings import Settings
 from app.errors import PermanentError, WriteLost
 from app.image import formats, imaging

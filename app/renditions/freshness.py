@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from app import naming
-from app.aws.storage import CopyHead
+from app.aws.objects import CopyHead
 from app.image.formats import FORMATS
 
 # Extensions and Content-Types of what `source` keeps; anything else becomes JPEG.

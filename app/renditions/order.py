@@ -18,7 +18,7 @@ newer work:
 from __future__ import annotations
 
 from app import naming
-from app.aws.storage import Head
+from app.aws.objects import Head
 from app.errors import Skip
 from app.model import ObjectRef
 

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from app import naming
 from app.aws import deadline as time_left
-from app.aws.storage import CopyHead, Download, Head
+from app.aws.objects import CopyHead, Download, Head
 from app.config.profiles import Configuration
 from app.config.settings import Settings
 from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientError, WriteLost

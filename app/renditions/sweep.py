@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from app import naming
-from app.aws.storage import CopyHead
+from app.aws.objects import CopyHead
 from app.config.settings import DEFAULTS, Settings
 from app.image.formats import FORMATS
 from app.model import ObjectRef

@@ -12,7 +12,7 @@ import pytest
 import pyvips
 from helpers import render
 
-from app.aws.storage import Download
+from app.aws.objects import Download
 from app.errors import BadImage, InputTooLarge, TransientError
 from app.image import density, imaging, loaders
 from app.model import ObjectRef

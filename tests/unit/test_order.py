@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app import naming
-from app.aws.storage import Head
+from app.aws.objects import Head
 from app.errors import Skip
 from app.model import ObjectRef
 from app.renditions import order
