@@ -1,4 +1,7 @@
-"""Command line: `python -m app resize FILE... --out DIR` runs the Lambda pipeline on local files.
+"""Command line: `image-resizer resize FILE... --out DIR` runs the Lambda pipeline on local files.
+
+`image-resizer` (installed by scripts/setup.sh) and `python -m app` are the same command;
+either runs from any folder, and neither loads the AWS SDK.
 
 It reads the same configuration as the function (renditions.toml, or RENDITIONS_CONFIG,
 and the environment: RESIZE_WIDTHS, OUTPUT_FORMATS, QUALITY, ...), prints one line per
@@ -7,7 +10,7 @@ configuration or the arguments are invalid. Messages name each file by the path 
 `--profile NAME` makes that profile's copies; without it, the default profile's (a local
 file has no key for the rules to match, nor metadata).
 
-`python -m app check [--config FILE] [--json]` checks the configuration as a cold start
+`image-resizer check [--config FILE] [--json]` checks the configuration as a cold start
 would: exit 0 with a summary (or the effective configuration as JSON), else exit 2
 with the function's own message.
 """
@@ -31,7 +34,7 @@ from app.renditions import pipeline
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=_prog(), description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     resize = commands.add_parser("resize", help="resize local image files")
     resize.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -99,6 +102,12 @@ def _resize(args: argparse.Namespace, configuration: profiles.Configuration) -> 
     for outcome in outcomes:
         print(_line(refs[outcome.ref.key], outcome, store))
     return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _prog() -> str:
+    """The command as the user typed it: `image-resizer`, or `python -m app`."""
+    name = Path(sys.argv[0]).name
+    return "python -m app" if name in {"__main__.py", "-m"} else name
 
 
 def usable_folder(folder: Path) -> str | None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Make .venv (CPython 3.12, as the Lambda image runs) match requirements/dev.txt,
-# installing uv first if it is missing. Sourced by the other scripts; safe to run
-# again: it changes only what differs.
+# Make .venv (CPython 3.12, as the Lambda image runs) match requirements/dev.txt and
+# hold the image-resizer command, installing uv first if it is missing. Sourced by the
+# other scripts; safe to run again: it changes only what differs.
 #   scripts/setup.sh [-h|--help]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -44,5 +44,6 @@ if ! [ -x .venv/bin/python ] || ! is_312 .venv/bin/python; then
   echo "setup: creating .venv with $("$python" --version) ($python)" >&2
   uv venv --quiet --clear --python "$python" .venv
 fi
-echo "setup: syncing .venv with requirements/dev.txt (uv counts the packages it resolves)" >&2
-uv pip sync --python .venv/bin/python requirements/dev.txt
+# With the project itself, editable (requirements/editable.txt): the image-resizer command.
+echo "setup: syncing .venv with requirements/dev.txt and this project (uv counts the packages it resolves)" >&2
+uv pip sync --python .venv/bin/python requirements/dev.txt requirements/editable.txt
