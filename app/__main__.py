@@ -20,16 +20,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from app.config import profiles
-from app.errors import ConfigError
-from app.image import imaging
-from app.localfiles import LocalStore
-from app.model import ObjectRef, Outcome
-from app.renditions import pipeline
+if TYPE_CHECKING:
+    from app.config.profiles import Configuration
+    from app.localfiles import LocalStore
+    from app.model import Outcome
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--json", action="store_true", help="print the effective configuration")
     args = parser.parse_args(argv)
 
+    # Imported once the arguments are read: `--help` and a usage error need no libvips.
+    from app.config import profiles
+    from app.errors import ConfigError
+
     try:
         configuration = profiles.load(os.environ, getattr(args, "config", None))
     except ConfigError as error:
@@ -64,7 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     return _resize(args, configuration)
 
 
-def _resize(args: argparse.Namespace, configuration: profiles.Configuration) -> int:
+def _resize(args: argparse.Namespace, configuration: Configuration) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.config import profiles
+    from app.image import imaging
+    from app.localfiles import LocalStore
+    from app.model import ObjectRef
+    from app.renditions import pipeline
+
     name = args.profile or profiles.DEFAULT
     if name not in configuration.profiles:
         print(
@@ -112,6 +121,8 @@ def _prog() -> str:
 
 def usable_folder(folder: Path) -> str | None:
     """None once `folder` exists (made if missing) and takes a new file; else why not."""
+    import tempfile
+
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
