@@ -6,6 +6,7 @@ import contextlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from string import Formatter
 from typing import TypeVar
 
 from app import naming
@@ -348,38 +349,74 @@ def _event_bus(raw: str) -> str:
 def _template_problems(
     template: str, output_prefix: str, n_specs: int, n_formats: int
 ) -> list[str]:
-    expected = (
-        "a key template using only "
-        + ", ".join(f"{{{p}}}" for p in naming.PLACEHOLDERS)
-        + " as plain placeholders (no attribute, index, conversion or format spec), "
-        + "starting with {prefix} and containing {stem}"
-        + (" and {width}" if n_specs > 1 else "")
-        + (" and {ext}" if n_formats > 1 else "")
-        + ", with no '.' or '..' path segment"
-    )
+    needed = {"stem": "without it, every source would write the same keys"}
+    if n_specs > 1:
+        needed["width"] = f"RESIZE_WIDTHS has {n_specs} sizes, whose copies would share one key"
+    if n_formats > 1:
+        needed["ext"] = f"OUTPUT_FORMATS has {n_formats} formats, whose copies would share one key"
+    broken = _broken_rule("OUTPUT_KEY_TEMPLATE", template, naming.PLACEHOLDERS, needed, {})
+    if broken:
+        return [broken]
+    # In a folder and at the top: an empty {dir} may make a '.' segment of its own.
+    samples = [
+        naming.output_key(
+            template,
+            source_key=source_key,
+            source_prefix="images/",
+            output_prefix=output_prefix,
+            width="300",
+            ext="jpg",
+        )
+        for source_key in ("images/a/b.jpg", "images/b.jpg")
+    ]
+    return _escapes("OUTPUT_KEY_TEMPLATE", template, samples, output_prefix)
+
+
+def _broken_rule(
+    variable: str,
+    template: str,
+    allowed: tuple[str, ...],
+    needed: Mapping[str, str],
+    refused: Mapping[str, str],
+) -> str | None:
+    """The first rule of key templates that `template` breaks, as one sentence; else None."""
+    start = f"invalid {variable} {template!r}: "
+    names = ", ".join(f"{{{name}}}" for name in allowed)
     try:
-        # In a folder and at the top: an empty {dir} may make a '.' segment of its own.
-        samples = [
-            naming.output_key(
-                template,
-                source_key=source_key,
-                source_prefix="images/",
-                output_prefix=output_prefix,
-                width="300",
-                ext="jpg",
-            )
-            for source_key in ("images/a/b.jpg", "images/b.jpg")
-        ]
-    except (KeyError, IndexError, ValueError):
-        return [f"invalid OUTPUT_KEY_TEMPLATE {template!r}: expected {expected}"]
-    if (
-        not template.startswith("{prefix}")
-        or any(naming.escape_reason(sample, output_prefix) for sample in samples)
-        or "{stem}" not in template
-        or (n_specs > 1 and "{width}" not in template)
-        or (n_formats > 1 and "{ext}" not in template)
-    ):
-        return [f"invalid OUTPUT_KEY_TEMPLATE {template!r}: expected {expected}"]
+        fields = [(f, s, c) for _, f, s, c in Formatter().parse(template) if f is not None]
+    except ValueError as error:  # a lone brace
+        return start + f"{error} (a literal brace is written {{{{ or }}}})"
+    for field, spec, conversion in fields:
+        shown = (
+            "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+        )
+        shown += "}"
+        if field in refused:
+            return start + f"{shown} is not allowed here: {refused[field]}"
+        if "." in field or "[" in field:
+            return start + f"{shown} reads an attribute or an index; expected plain placeholders"
+        if field not in allowed:
+            return start + f"unknown placeholder {shown}; expected only {names}"
+        if spec or conversion:
+            kind = "a conversion" if conversion else "a format spec"
+            return start + f"{shown} has {kind}; expected plain placeholders ({{{field}}})"
+    if not template.startswith("{prefix}"):
+        return start + "it does not start with {prefix}, which keeps every key under OUTPUT_PREFIX"
+    for name, why in needed.items():
+        if f"{{{name}}}" not in template:
+            return start + f"it lacks {{{name}}}: {why}"
+    return None
+
+
+def _escapes(variable: str, template: str, keys: list[str], output_prefix: str) -> list[str]:
+    """A sentence for the first of `keys` (made by `template`) that leaves OUTPUT_PREFIX."""
+    for key in keys:
+        reason = naming.escape_reason(key, output_prefix)
+        if reason:
+            return [
+                f"invalid {variable} {template!r}: the keys it makes must stay under "
+                f"OUTPUT_PREFIX, and {reason} (a file system, a CDN or a browser resolves it)"
+            ]
     return []
 
 
@@ -422,24 +459,17 @@ def _manifest_problems(
     manifest: str, template: str, output_prefix: str, specs: tuple[SizeSpec, ...]
 ) -> list[str]:
     """MANIFEST_KEY_TEMPLATE: the copies' naming rules, no {width}, and never a copy's key."""
-    expected = (
-        "a key template using only {prefix}, {dir}, {stem}, {source_ext}, {bucket} and {ext} "
-        "(json) as plain placeholders, starting with {prefix} and containing {stem}, with no "
-        "'.' or '..' "
-        "path segment (one manifest per source: no {width})"
-    )
+    allowed = tuple(name for name in naming.PLACEHOLDERS if name != "width")
+    needed = {"stem": "without it, every source would write the same manifest"}
+    refused = {"width": "a source has one manifest, for all its sizes"}
+    broken = _broken_rule("MANIFEST_KEY_TEMPLATE", manifest, allowed, needed, refused)
+    if broken:
+        return [broken]
     sources = ("images/a/b.jpg", "images/b.jpg")
-    try:
-        keys = [naming.manifest_key(manifest, s, "images/", output_prefix) for s in sources]
-    except (KeyError, IndexError, ValueError):
-        return [f"invalid MANIFEST_KEY_TEMPLATE {manifest!r}: expected {expected}"]
-    if (
-        not manifest.startswith("{prefix}")
-        or "{stem}" not in manifest
-        or "{width}" in manifest
-        or any(naming.escape_reason(key, output_prefix) for key in keys)
-    ):
-        return [f"invalid MANIFEST_KEY_TEMPLATE {manifest!r}: expected {expected}"]
+    keys = [naming.manifest_key(manifest, s, "images/", output_prefix) for s in sources]
+    escapes = _escapes("MANIFEST_KEY_TEMPLATE", manifest, keys, output_prefix)
+    if escapes:
+        return escapes
     with contextlib.suppress(KeyError, IndexError, ValueError):  # reported for the template
         for source, key in zip(sources, keys, strict=True):
             for spec in specs:

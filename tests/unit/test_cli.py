@@ -140,7 +140,7 @@ def test_a_template_that_climbs_out_of_out_is_refused(tmp_path: Path) -> None:
 
     assert done.returncode == 2
     assert "invalid OUTPUT_KEY_TEMPLATE '{prefix}../../{stem}-{width}.{ext}'" in done.stderr
-    assert "with no '.' or '..' path segment" in done.stderr
+    assert "it has a '.' or '..' path segment" in done.stderr
     assert sorted(p.name for p in tmp_path.rglob("*.jpg")) == ["cat.jpg"]
 
 

@@ -75,11 +75,8 @@ def test_boxes_and_widths_mix() -> None:
         ),
         (
             {"OUTPUT_FORMATS": "jpeg,webp", "OUTPUT_KEY_TEMPLATE": "{prefix}{dir}{stem}-{width}"},
-            "invalid OUTPUT_KEY_TEMPLATE '{prefix}{dir}{stem}-{width}': expected a key template "
-            "using only {prefix}, {dir}, {stem}, {width}, {ext}, {source_ext}, {bucket} as "
-            "plain placeholders (no "
-            "attribute, index, conversion or format spec), starting with {prefix} and "
-            "containing {stem} and {width} and {ext}, with no '.' or '..' path segment",
+            "invalid OUTPUT_KEY_TEMPLATE '{prefix}{dir}{stem}-{width}': it lacks {ext}: "
+            "OUTPUT_FORMATS has 2 formats, whose copies would share one key",
         ),
         ({"CROP": "face"}, "invalid CROP 'face': expected one of attention, entropy, centre"),
         ({"ANIMATION": "all"}, "invalid ANIMATION 'all': expected one of first-frame, keep"),
@@ -105,11 +102,34 @@ def test_boxes_and_widths_mix() -> None:
         ({"OUTPUT_PREFIX": ""}, "invalid OUTPUT_PREFIX '': expected a non-empty key prefix"),
         (
             {"OUTPUT_KEY_TEMPLATE": "{prefix}{name}.{ext}"},
-            "invalid OUTPUT_KEY_TEMPLATE '{prefix}{name}.{ext}': expected a key template using "
-            "only {prefix}, {dir}, {stem}, {width}, {ext}, {source_ext}, {bucket}",
+            "invalid OUTPUT_KEY_TEMPLATE '{prefix}{name}.{ext}': unknown placeholder {name}; "
+            "expected only {prefix}, {dir}, {stem}, {width}, {ext}, {source_ext}, {bucket}",
         ),
-        ({"OUTPUT_KEY_TEMPLATE": "{prefix}{stem}.{ext}"}, "containing {stem} and {width}"),
-        ({"OUTPUT_KEY_TEMPLATE": "thumbs/{stem}-{width}.{ext}"}, "starting with {prefix}"),
+        (
+            {"OUTPUT_KEY_TEMPLATE": "{prefix}{}{stem}-{width}.{ext}"},
+            "invalid OUTPUT_KEY_TEMPLATE '{prefix}{}{stem}-{width}.{ext}': unknown placeholder "
+            "{}; expected only {prefix}",
+        ),
+        (
+            {"OUTPUT_KEY_TEMPLATE": "{prefix}{stem}.{ext}"},
+            "invalid OUTPUT_KEY_TEMPLATE '{prefix}{stem}.{ext}': it lacks {width}: "
+            "RESIZE_WIDTHS has 3 sizes, whose copies would share one key",
+        ),
+        (
+            {"OUTPUT_KEY_TEMPLATE": "{prefix}{dir}-{width}.{ext}"},
+            "invalid OUTPUT_KEY_TEMPLATE '{prefix}{dir}-{width}.{ext}': it lacks {stem}: "
+            "without it, every source would write the same keys",
+        ),
+        (
+            {"OUTPUT_KEY_TEMPLATE": "thumbs/{stem}-{width}.{ext}"},
+            "invalid OUTPUT_KEY_TEMPLATE 'thumbs/{stem}-{width}.{ext}': it does not start with "
+            "{prefix}, which keeps every key under OUTPUT_PREFIX",
+        ),
+        (
+            {"OUTPUT_KEY_TEMPLATE": "{prefix}{stem}-{width}.{ext"},
+            "invalid OUTPUT_KEY_TEMPLATE '{prefix}{stem}-{width}.{ext': expected '}' before end "
+            "of string (a literal brace is written {{ or }})",
+        ),
         (
             {"OUTPUT_PREFIX": "*"},
             "invalid OUTPUT_PREFIX '*': expected a key prefix without '*' or '?', which IAM "
@@ -124,22 +144,33 @@ def test_boxes_and_widths_mix() -> None:
         ),
         (
             {"OUTPUT_KEY_TEMPLATE": "{prefix}../../{stem}-{width}.{ext}"},
-            "invalid OUTPUT_KEY_TEMPLATE '{prefix}../../{stem}-{width}.{ext}': expected a key "
-            "template using only {prefix}, {dir}, {stem}, {width}, {ext}, {source_ext}, "
-            "{bucket} as plain placeholders "
-            "(no attribute, index, conversion or format spec), starting with {prefix} and "
-            "containing {stem} and {width}, with no '.' or '..' path segment",
+            "invalid OUTPUT_KEY_TEMPLATE '{prefix}../../{stem}-{width}.{ext}': the keys it makes "
+            "must stay under OUTPUT_PREFIX, and it has a '.' or '..' path segment (a file "
+            "system, a CDN or a browser resolves it)",
         ),
         ({"OUTPUT_KEY_TEMPLATE": "{prefix}{dir}./{stem}-{width}.{ext}"}, "'..' path segment"),
         ({"OUTPUT_KEY_TEMPLATE": "{prefix}.{dir}/{stem}-{width}.{ext}"}, "'..' path segment"),
         ({"OUTPUT_KEY_TEMPLATE": "{prefix}{stem}/../{width}.{ext}"}, "'..' path segment"),
         (
             {"OUTPUT_KEY_TEMPLATE": "{prefix}{stem.__class__.__name__}-{width}.{ext}"},
-            "invalid OUTPUT_KEY_TEMPLATE '{prefix}{stem.__class__.__name__}-{width}.{ext}'",
+            "invalid OUTPUT_KEY_TEMPLATE '{prefix}{stem.__class__.__name__}-{width}.{ext}': "
+            "{stem.__class__.__name__} reads an attribute or an index; expected plain "
+            "placeholders",
         ),
-        ({"OUTPUT_KEY_TEMPLATE": "{prefix}{stem[0]}-{width}.{ext}"}, "plain placeholders"),
-        ({"OUTPUT_KEY_TEMPLATE": "{prefix}{stem!r}-{width}.{ext}"}, "plain placeholders"),
-        ({"OUTPUT_KEY_TEMPLATE": "{prefix}{stem:.3}-{width}.{ext}"}, "plain placeholders"),
+        (
+            {"OUTPUT_KEY_TEMPLATE": "{prefix}{stem[0]}-{width}.{ext}"},
+            "{stem[0]} reads an attribute or an index; expected plain placeholders",
+        ),
+        (
+            {"OUTPUT_KEY_TEMPLATE": "{prefix}{stem!r}-{width}.{ext}"},
+            "invalid OUTPUT_KEY_TEMPLATE '{prefix}{stem!r}-{width}.{ext}': {stem!r} has a "
+            "conversion; expected plain placeholders ({stem})",
+        ),
+        (
+            {"OUTPUT_KEY_TEMPLATE": "{prefix}{stem:.3}-{width}.{ext}"},
+            "invalid OUTPUT_KEY_TEMPLATE '{prefix}{stem:.3}-{width}.{ext}': {stem:.3} has a "
+            "format spec; expected plain placeholders ({stem})",
+        ),
         ({"MAX_INPUT_BYTES": "-1"}, "invalid MAX_INPUT_BYTES '-1': expected a positive number"),
         ({"CACHE_CONTROL": ""}, "invalid CACHE_CONTROL '': expected a non-empty ASCII header"),
     ],

@@ -182,18 +182,29 @@ def test_manifest_settings() -> None:
         ({"MANIFEST": "maybe"}, "invalid MANIFEST 'maybe': expected on or off"),
         (
             {"MANIFEST_KEY_TEMPLATE": "{prefix}{stem}-{width}.json"},
-            "invalid MANIFEST_KEY_TEMPLATE '{prefix}{stem}-{width}.json': expected a key "
-            "template using only {prefix}, {dir}, {stem}, {source_ext}, {bucket} and {ext} "
-            "(json) as plain placeholders, starting with {prefix} and containing {stem}, with "
-            "no '.' or '..' path segment (one manifest per source: no {width})",
+            "invalid MANIFEST_KEY_TEMPLATE '{prefix}{stem}-{width}.json': {width} is not "
+            "allowed here: a source has one manifest, for all its sizes",
         ),
         (
             {"MANIFEST_KEY_TEMPLATE": "{prefix}../{stem}.json"},
-            "invalid MANIFEST_KEY_TEMPLATE '{prefix}../{stem}.json': expected a key template",
+            "invalid MANIFEST_KEY_TEMPLATE '{prefix}../{stem}.json': the keys it makes must stay "
+            "under OUTPUT_PREFIX, and it has a '.' or '..' path segment (a file system, a CDN "
+            "or a browser resolves it)",
         ),
         (
             {"MANIFEST_KEY_TEMPLATE": "manifests/{stem}.json"},
-            "invalid MANIFEST_KEY_TEMPLATE 'manifests/{stem}.json': expected a key template",
+            "invalid MANIFEST_KEY_TEMPLATE 'manifests/{stem}.json': it does not start with "
+            "{prefix}, which keeps every key under OUTPUT_PREFIX",
+        ),
+        (
+            {"MANIFEST_KEY_TEMPLATE": "{prefix}{dir}index.json"},
+            "invalid MANIFEST_KEY_TEMPLATE '{prefix}{dir}index.json': it lacks {stem}: without "
+            "it, every source would write the same manifest",
+        ),
+        (
+            {"MANIFEST_KEY_TEMPLATE": "{prefix}{stem}.{name}"},
+            "invalid MANIFEST_KEY_TEMPLATE '{prefix}{stem}.{name}': unknown placeholder {name}; "
+            "expected only {prefix}, {dir}, {stem}, {ext}, {source_ext}, {bucket}",
         ),
         (
             {
