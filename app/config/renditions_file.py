@@ -7,7 +7,6 @@ What the values mean is config.load's to check, for every profile (app/config/pr
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from collections.abc import Mapping
@@ -137,6 +136,8 @@ def _settings(table: Any, where: str, problems: list[str], profile: bool) -> dic
     for key, value in table.items():
         name = names.get(key)
         if name is None:
+            import difflib  # here: only a misspelt key needs it, never a cold start
+
             close = difflib.get_close_matches(key.lower(), names, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             problems.append(

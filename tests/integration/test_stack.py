@@ -9,28 +9,18 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
 import boto3
 import images
+from localstack import wait_for
 
 from devtools import stack as stack_module
 from devtools.emulator import INVOKE_PATH
 from devtools.s3server import FAKE_AWS_ENV, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def port_open(port: int) -> bool:

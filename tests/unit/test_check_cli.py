@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import images
 import pytest
+from test_cli import run
 from test_profiles import BAD, THREE
 
 from app.config import profiles
 from app.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=ROOT,
-        text=True,
-        capture_output=True,
-        timeout=120,
-        env={**os.environ, **env},
-        check=False,
-    )
 
 
 def test_check_prints_the_profiles_and_rules(tmp_path: Path) -> None:
