@@ -29,8 +29,7 @@ known, a Batch Operations event without its invocation or task id) is refused wh
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import unquote_plus
 
 from app.errors import EventError
@@ -39,8 +38,7 @@ from app.model import Action, ObjectRef
 Source = Literal["s3", "sns", "sqs", "eventbridge", "batch", "test"]
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
     """Objects that succeed or fail together in the reply; `id` names the message or task."""
 
     id: str | None
@@ -49,8 +47,7 @@ class Message:
     errors: tuple[str, ...] = ()  # why records of it are unreadable: permanent failures
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedEvent:
+class ParsedEvent(NamedTuple):
     """What an invocation asks for, and what its reply must look like."""
 
     source: Source

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
 
 Status = Literal["processed", "skipped", "failed", "deleted"]
 Action = Literal["create", "remove"]
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectRef:
+class ObjectRef(NamedTuple):
     """One S3 object named by an event; `key` is already URL-decoded.
 
     `version` is the S3 version the event names (versioned buckets): that version,
@@ -34,8 +34,7 @@ class ObjectRef:
         return self.label or f"s3://{self.bucket}/{self.key}"
 
 
-@dataclass(frozen=True, slots=True)
-class Output:
+class Output(NamedTuple):
     """One rendition as written."""
 
     key: str
@@ -47,8 +46,7 @@ class Output:
     hdr: bool = False  # it carries a gain map (Ultra HDR JPEG)
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """How one object ended. `retryable` failures make Lambda (or SQS, or the job) retry.
 
     `outputs` are the copies written; `removed`, the keys of the copies deleted.
@@ -59,7 +57,7 @@ class Outcome:
     reason: str | None = None
     outputs: tuple[Output, ...] = ()
     retryable: bool = False
-    details: dict[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = MappingProxyType({})  # timings, sizes, profile, manifest
     removed: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:

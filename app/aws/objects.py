@@ -10,8 +10,7 @@ import contextlib
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.errors import ResizerError, TransientError
 from app.model import ObjectRef
@@ -25,8 +24,7 @@ TICK_S = 0.05
 _EXPIRED_S = 0.001
 
 
-@dataclass(frozen=True, slots=True)
-class Head:
+class Head(NamedTuple):
     """A source's headers, from a HeadObject: what the checks before any GET need."""
 
     size: int
@@ -36,8 +34,7 @@ class Head:
     version: str | None = None  # S3's x-amz-version-id (versioned buckets)
 
 
-@dataclass(frozen=True, slots=True)
-class CopyHead:
+class CopyHead(NamedTuple):
     """An existing copy's user metadata, and its version (None: an unversioned bucket)."""
 
     metadata: dict[str, str]
@@ -45,30 +42,59 @@ class CopyHead:
     etag: str = ""
 
 
-@dataclass(slots=True)
 class Download:
-    """An object being read: its headers now, its bytes as `read(n)` is called."""
+    """An object being read: its headers now, its bytes as `read(n)` is called.
 
-    ref: ObjectRef
-    size: int
-    etag: str
-    content_type: str
-    metadata: dict[str, str]
-    _body: Any
-    failure: ResizerError | None = field(default=None)
-    waited_s: float = 0.0  # time spent inside `read`, waiting on the network
-    _pending: memoryview = field(default_factory=lambda: memoryview(b""))
-    # Reading ends by `deadline` (a `time.monotonic()` value): see `_watch`.
-    deadline: float | None = None
-    read_timeout: float = 0.0  # the client's: how long one wait for bytes may last
-    received: int = 0  # bytes the body has given so far
-    _cut: bool = False  # the deadline, no longer the read timeout, bounds the waits
-    _closed: threading.Event = field(default_factory=threading.Event)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    With a `deadline` (a `time.monotonic()` value), reading ends by then: see `_watch`.
+    `read_timeout` is the client's: how long one wait for bytes may last.
+    """
 
-    def __post_init__(self) -> None:
-        if self.deadline is not None:
-            threading.Thread(target=self._watch, args=(self.deadline,), daemon=True).start()
+    __slots__ = (
+        "_body",
+        "_closed",
+        "_cut",
+        "_lock",
+        "_pending",
+        "content_type",
+        "deadline",
+        "etag",
+        "failure",
+        "metadata",
+        "read_timeout",
+        "received",
+        "ref",
+        "size",
+        "waited_s",
+    )
+
+    def __init__(
+        self,
+        ref: ObjectRef,
+        size: int,
+        etag: str,
+        content_type: str,
+        metadata: dict[str, str],
+        body: Any,
+        deadline: float | None = None,
+        read_timeout: float = 0.0,
+    ) -> None:
+        self.ref = ref
+        self.size = size
+        self.etag = etag
+        self.content_type = content_type
+        self.metadata = metadata
+        self.deadline = deadline
+        self.read_timeout = read_timeout
+        self.failure: ResizerError | None = None
+        self.waited_s = 0.0  # time spent inside `read`, waiting on the network
+        self.received = 0  # bytes the body has given so far
+        self._body = body
+        self._pending = memoryview(b"")
+        self._cut = False  # the deadline, no longer the read timeout, bounds the waits
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        if deadline is not None:
+            threading.Thread(target=self._watch, args=(deadline,), daemon=True).start()
 
     def read(self, size: int) -> bytes:
         """Up to `size` bytes; b"" at the end or after a failure (kept in `failure`).

@@ -22,14 +22,13 @@ collected and raised as one ConfigError.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from app.config import renditions_file
 from app.config import settings as config
@@ -57,8 +56,7 @@ DEPLOYED_SHA256 = "RENDITIONS_SHA256"
 METADATA = "profile"  # x-amz-meta-profile: the object's own choice among declared profiles
 
 
-@dataclass(frozen=True, slots=True)
-class Configuration:
+class Configuration(NamedTuple):
     """Every profile's Settings, the rules that choose among them, and the file they came from."""
 
     profiles: Mapping[str, Settings]  # `default` first, then the file's order
@@ -66,7 +64,7 @@ class Configuration:
     file: Path | None = None
     sha256: str | None = None
     # Each profile's settings as the environment would write them, by file key (`check --json`).
-    values: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+    values: Mapping[str, Mapping[str, str]] = MappingProxyType({})
 
     @classmethod
     def of(cls, settings: Settings) -> Configuration:
@@ -131,7 +129,7 @@ def load(environ: Mapping[str, str], file: Path | None = None) -> Configuration:
                 seen.add(said)
                 problems.append(said if name == DEFAULT else f"profile {name!r}: {said}")
             continue
-        profiles[name] = dataclasses.replace(settings, profile=name)
+        profiles[name] = settings._replace(profile=name)
 
     source_prefix = config.DEFAULTS["SOURCE_PREFIX"]
     if DEFAULT in profiles:

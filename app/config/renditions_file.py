@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.config import settings as config
 
@@ -38,8 +37,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _TABLES = ("defaults", "profiles", "rules")
 
 
-@dataclass(frozen=True, slots=True)
-class File:
+class File(NamedTuple):
     """The file as read: where, its bytes, [defaults], each [profiles.NAME], the [[rules]]."""
 
     path: Path | None
@@ -66,8 +64,7 @@ def read(environ: Mapping[str, str], file: Path | None, problems: list[str]) -> 
     return File(path, data, defaults, tables, rules)
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(NamedTuple):
     """Uploads under `prefix` take `profile` (unless their metadata names another)."""
 
     prefix: str

@@ -5,9 +5,8 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from string import Formatter
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from app import naming
 from app.errors import ConfigError
@@ -59,8 +58,7 @@ _BUS = re.compile(rf"^(?:{_BUS_NAME}|{_BUS_ARN})$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(NamedTuple):
     """The validated configuration. Build it with `load()`."""
 
     specs: tuple[SizeSpec, ...]

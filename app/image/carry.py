@@ -19,7 +19,7 @@ keep="none", byte for byte as before.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import pyvips
 
@@ -72,8 +72,7 @@ def _blob(image: pyvips.Image, field: str) -> bytes | None:
     return bytes(image.get(field)) if image.get_typeof(field) else None
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
+class Outgoing(NamedTuple):
     """A copy's image as its format is written, the keep flags, and what it carries."""
 
     image: pyvips.Image

@@ -8,7 +8,7 @@ the largest rectangle of the box's aspect ratio inside the source, at its own si
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import pyvips
 
@@ -17,8 +17,7 @@ import pyvips
 CROPS = ("attention", "entropy", "centre")
 
 
-@dataclass(frozen=True, slots=True)
-class SizeSpec:
+class SizeSpec(NamedTuple):
     """A target size: a width, or a `WxH` box that the image fits inside or covers."""
 
     width: int

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import pyvips
 
@@ -65,8 +65,7 @@ def configure_libvips() -> None:
         pyvips.operation_block_set(name, True)
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
+class Header(NamedTuple):
     """What the header tells before any pixel is decoded (dimensions upright)."""
 
     width: int
@@ -91,8 +90,7 @@ class Header:
         return _SOURCE_FORMATS.get(self.kind)
 
 
-@dataclass(frozen=True, slots=True)
-class Rendition:
+class Rendition(NamedTuple):
     """One encoded copy."""
 
     spec: SizeSpec

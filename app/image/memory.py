@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from app.errors import InputTooLarge, TransientError
 from app.image.imaging import Header, SizeSpec
@@ -34,8 +34,7 @@ RESERVED_BYTES = 256 * MB
 MARGIN = 1.1
 
 
-@dataclass(frozen=True, slots=True)
-class Cost:
+class Cost(NamedTuple):
     """What one object adds to a warm process's peak RSS: `fixed + per_pixel * pixels`."""
 
     fixed: int

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 ARTIST, COPYRIGHT = 0x013B, 0x8298
 BY_LINE, COPYRIGHT_NOTICE, CHARSET = (2, 80), (2, 116), (1, 90)
@@ -32,8 +32,7 @@ _LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _PACKET = re.compile(rb"<x:xmpmeta.*?</x:xmpmeta>|<rdf:RDF.*?</rdf:RDF>", re.S)
 
 
-@dataclass(frozen=True, slots=True)
-class Rights:
+class Rights(NamedTuple):
     """What a copy says of who made the picture and who owns it: each block, or None."""
 
     exif: bytes | None = None

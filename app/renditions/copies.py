@@ -10,8 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import pyvips
 
@@ -46,8 +45,7 @@ class Writer(Protocol):
     ) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Written:
+class Written(NamedTuple):
     """The copies written, and the seconds spent encoding and uploading them (summed)."""
 
     outputs: tuple[Output, ...]

@@ -8,8 +8,7 @@ the memory budget (`needed`) before it starts.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import pyvips
 
@@ -20,8 +19,7 @@ if TYPE_CHECKING:
     from app.image import heic
 
 
-@dataclass(frozen=True, slots=True)
-class Opened:
+class Opened(NamedTuple):
     """A source whose header is read and whose pixels are not yet: what `decode` starts from."""
 
     source: pyvips.Source
@@ -103,8 +101,7 @@ def decode(source: Opened, fmts: tuple[str, ...], settings: Settings, uri: str) 
     return Decoded(header, image, False)
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
+class Decoded(NamedTuple):
     """The decoded image (or animation: its frames stacked) of one object."""
 
     header: imaging.Header
@@ -124,8 +121,7 @@ class Decoded:
         return Sized(animation.first_frame(stack), stack)
 
 
-@dataclass(frozen=True, slots=True)
-class Sized:
+class Sized(NamedTuple):
     """One size of the decoded image: still, and animated if the decode kept frames."""
 
     still: pyvips.Image

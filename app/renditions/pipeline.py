@@ -22,12 +22,10 @@ is written again last: a manifest is only ever beside the finished set it lists.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from app import naming
 from app.aws import deadline as time_left
@@ -87,7 +85,7 @@ def process(
     `settings` is one profile's, or a Configuration to choose the object's profile from.
     """
     configuration = settings if isinstance(settings, Configuration) else Configuration.of(settings)
-    job = _Job(ref, configuration.by_rule(ref.key), store, deadline, configuration, span_s)
+    job = _Job(ref, configuration.by_rule(ref.key), store, deadline, configuration, span_s, _Seen())
 
     def work(details: dict[str, Any]) -> Outcome:
         try:
@@ -146,8 +144,7 @@ def _refuse_foreign(ref: ObjectRef, settings: Settings) -> None:
         raise PermanentError(f"{ref.uri} refused: {foreign}")
 
 
-@dataclass(frozen=True, slots=True)
-class _Job:
+class _Job(NamedTuple):
     """What every step of one object reads: the object, its profile's settings, the store,
     the deadline, and the profiles to choose from."""
 
@@ -156,8 +153,8 @@ class _Job:
     store: Store
     deadline: float | None
     configuration: Configuration
-    span_s: float | None = None
-    seen: _Seen = field(default_factory=lambda: _Seen())  # shared by the job's replacements
+    span_s: float | None
+    seen: _Seen  # shared by the job's replacements
 
     def check_left(self, step: str) -> None:
         """Stop between steps once the deadline has passed (a thread the handler left behind)."""
@@ -168,16 +165,17 @@ class _Job:
             )
 
 
-@dataclass(slots=True)
 class _Seen:
     """What one attempt learnt on its way, for its last steps and its failure path."""
 
-    out_bucket: str | None = None  # once the HEAD found the current version
-    copies: dict[str, dict[str, str] | None] = field(default_factory=dict)  # key -> metadata
+    __slots__ = ("copies", "out_bucket")
+
+    def __init__(self) -> None:
+        self.out_bucket: str | None = None  # once the HEAD found the current version
+        self.copies: dict[str, dict[str, str] | None] = {}  # key -> metadata
 
 
-@dataclass(frozen=True, slots=True)
-class _Known:
+class _Known(NamedTuple):
     """What the HEAD told of an object worth copying, and where its copies go."""
 
     out_bucket: str
@@ -186,8 +184,7 @@ class _Known:
     found: Mapping[str, CopyHead | None]  # what the keys of the guess's copies hold now
 
 
-@dataclass(frozen=True, slots=True)
-class _Fetched:
+class _Fetched(NamedTuple):
     """The object decoded, the format `source` keeps it in, and its copies' keys."""
 
     image: decoded.Decoded
@@ -259,9 +256,7 @@ def _head(
             f"object carries the '{naming.MARKER}' metadata of a copy made by "
             "this function (recursion guard)"
         )
-    job = dataclasses.replace(
-        job, settings=job.configuration.choose(ref.key, head.metadata, ref.uri)
-    )
+    job = job._replace(settings=job.configuration.choose(ref.key, head.metadata, ref.uri))
     details["profile"] = job.settings.profile
     job.seen.out_bucket = out_bucket  # the current version: its copies follow it from here
     _check_size(ref, head.size, job.settings)

@@ -18,7 +18,6 @@ Deleting twice is harmless: the second time finds nothing and is skipped.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Protocol
 
 from app.config.profiles import Configuration
@@ -59,18 +58,18 @@ def _run(
 ) -> Outcome:
     out_bucket = pipeline.guard(ref, settings)
     try:
-        head = store.head(dataclasses.replace(ref, version=None))
+        head = store.head(ref._replace(version=None))
     except ObjectGone:
         head = None
     if head is not None:
         # Still there: a non-current version went, or the key was uploaded again.
-        again = dataclasses.replace(ref, action="create", version=head.version)
+        again = ref._replace(action="create", version=head.version)
         outcome = pipeline.process(again, settings, store, *work)
         if outcome.status == "skipped":
-            outcome = dataclasses.replace(
-                outcome, reason=f"{ref.uri} still exists, so its copies stay: {outcome.reason}"
+            outcome = outcome._replace(
+                reason=f"{ref.uri} still exists, so its copies stay: {outcome.reason}"
             )
-        return dataclasses.replace(outcome, ref=ref)
+        return outcome._replace(ref=ref)
 
     every = tuple(settings.profiles.values() if isinstance(settings, Configuration) else [settings])
     threads = max(sweep.workers(profile) for profile in every)

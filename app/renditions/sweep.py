@@ -25,8 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from app import naming
 from app.aws.objects import CopyHead
@@ -62,16 +61,14 @@ class Store(Protocol):
     ) -> bool: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Swept:
+class Swept(NamedTuple):
     """The keys removed (copies, then manifests), and why any copy of this source stayed."""
 
     removed: tuple[str, ...]
     kept: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Places:
+class Places(NamedTuple):
     """Where one source's copies can be: copy keys, manifest keys, and the output prefixes."""
 
     copies: tuple[str, ...]

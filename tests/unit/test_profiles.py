@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 
@@ -158,7 +157,7 @@ def test_every_setting_is_a_file_key(tmp_path: Path) -> None:
     text = "[defaults]\n" + "\n".join(lines) + "\n[profiles.all]\n" + "\n".join(own) + "\n"
     loaded = profiles.load({}, write(tmp_path, text.replace("'", '"')))
 
-    assert loaded.profiles["all"] == dataclasses.replace(config.load({}), profile="all")
+    assert loaded.profiles["all"] == config.load({})._replace(profile="all")
     assert set(loaded.values["all"]) == {n.lower() for n in config.DEFAULTS}
 
 
