@@ -5,8 +5,8 @@ Per image, in interleaved rounds, each contender runs in a fresh process
 `--runs` timed runs of "bytes in memory -> one JPEG (q80) per width". Reported per
 contender: median wall and CPU ms, peak RSS, CPU ratio to the limit and to the
 project, and the quality of every output (right size, PSNR against a
-full-precision reference). Then cold start, end to end with streaming, memory and
-cost (`bench/extras.py`). Results go to `bench/results/latest.{json,md}`.
+full-precision reference). Then cold start, the command's start-up, end to end with
+streaming, memory and cost (`bench/extras.py`). Results go to `bench/results/latest.{json,md}`.
 
 Targets are reported, never asserted: the numbers depend on the machine.
 """
@@ -434,12 +434,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="timed runs per process (default 3)")
     parser.add_argument("--only", help="comma-separated workers (limit,project,pillow-draft,...)")
     parser.add_argument(
-        "--no-extras", action="store_true", help="skip cold start, end to end and cost"
+        "--no-extras", action="store_true", help="skip cold start, start-up, end to end and cost"
     )
     parser.add_argument(
         "--extras-only",
         action="store_true",
-        help="only cold start, end to end, memory and cost, beside the last run's tables",
+        help="only cold start, start-up, end to end, memory and cost, beside the last run's tables",
     )
     parser.add_argument(
         "--set",

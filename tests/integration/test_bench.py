@@ -346,3 +346,27 @@ def test_formats_benchmark_reports_the_curve_equal_quality_and_the_whole_set(
     report = (tmp_path / "formats.md").read_text()
     assert "### Formats: cost at equal quality" in report
     assert "The whole set in <= 2.0x JPEG alone's CPU" in report
+
+
+def test_cold_start_reports_the_paired_ratio_beside_the_ratio_of_medians() -> None:
+    from bench import extras
+
+    report: dict[str, dict[str, float]] = {}
+
+    markdown = extras.cold_start(extras.environment(), report, rounds=2)
+
+    result = report["cold_start"]
+    assert {
+        "bare_imports_ms",
+        "bare_imports_cpu_ms",
+        "handler_init_ms",
+        "handler_init_cpu_ms",
+        "runtime_first_response_ms",
+        "ratio_wall",
+        "ratio_cpu",
+        "paired_ratio_wall",
+        "paired_ratio_cpu",
+    } <= set(result)  # the keys earlier reports have, and the paired ratios
+    assert result["rounds"] == 2 and result["target"] == extras.COLD_START_TARGET
+    assert result["paired_ratio_wall"] > 0 and result["paired_ratio_cpu"] > 0
+    assert "| the same, paired: the median of the rounds' own ratios |" in markdown
