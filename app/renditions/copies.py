@@ -2,7 +2,9 @@
 
 Each size is made once from the decoded image, and each copy (a size in a format)
 encoded and written on its own thread: libvips releases the GIL while it resizes and
-encodes, and uploads wait on the network, so the threads overlap all of it.
+encodes, and uploads wait on the network, so the threads overlap all of it. What a
+store needs to remove copies (`Remover`) is named here too, so that every object can
+ask it of its store without loading app/renditions/sweep.py, which only removals need.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import pyvips
 
@@ -46,6 +48,21 @@ class Writer(Protocol):
     ) -> None: ...
 
 
+@runtime_checkable
+class Remover(Protocol):
+    """What finding and removing copies needs (S3; local files have no such store)."""
+
+    def copy_head(self, bucket: str, key: str, version: str | None = None) -> CopyHead | None: ...
+
+    def read_copy(self, bucket: str, key: str, limit: int) -> tuple[CopyHead, bytes] | None: ...
+
+    def versions(self, bucket: str, key: str) -> list[tuple[str, bool]]: ...
+
+    def delete(
+        self, bucket: str, key: str, version: str | None = None, etag: str | None = None
+    ) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
     """The copies written, and the seconds spent encoding and uploading them (summed)."""
@@ -53,6 +70,11 @@ class Written:
     outputs: tuple[Output, ...]
     encode_s: float
     upload_s: float
+
+
+def connections(settings: Settings) -> int:
+    """The connections one object may hold at once: one per copy, and its GET."""
+    return len(settings.specs) * len(settings.output_formats) + 1
 
 
 def keys(settings: Settings, ref: ObjectRef, fmts: tuple[str, ...]) -> Keys:

@@ -11,7 +11,7 @@ import pytest
 from app.aws import notify
 from app.config import settings as config
 from app.model import ObjectRef, Outcome, Output
-from app.renditions import sweep
+from app.renditions import identity, sweep
 
 
 def places(key: str, *profiles: dict[str, str]) -> sweep.Places:
@@ -77,9 +77,9 @@ def test_a_template_naming_the_bucket_is_searched_in_that_bucket() -> None:
 )
 def test_a_copy_is_its_sources_by_bucket_and_key(metadata: dict[str, str], owned: bool) -> None:
     ref = ObjectRef("photos", "images/cat.jpg")
-    assert sweep.owns(metadata, ref, "photos") is owned
+    assert identity.owns(metadata, ref, "photos") is owned
     # In another output bucket, a copy without its source's bucket is no one's to remove.
-    assert sweep.owns(metadata, ref, "thumbnails") is (owned and "source-bucket" in metadata)
+    assert identity.owns(metadata, ref, "thumbnails") is (owned and "source-bucket" in metadata)
 
 
 def test_a_sources_requests_fit_in_its_share_of_the_connection_pool() -> None:
