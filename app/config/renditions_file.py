@@ -62,7 +62,9 @@ def read(environ: Mapping[str, str], file: Path | None, problems: list[str]) -> 
         try:
             data = path.read_bytes()
             raw = _parsed(data.decode())
-        except (OSError, UnicodeDecodeError, ValueError) as error:  # TOMLDecodeError too
+        # ValueError: tomllib's TOMLDecodeError, and the int() it calls refusing an
+        # integer of more than 4300 digits (which escaped as a traceback before).
+        except (OSError, UnicodeDecodeError, ValueError) as error:
             problems.append(f"{path}: cannot be read as TOML: {error}")
     defaults, tables, rules = _structure(raw, str(path), problems)
     return File(path, data, defaults, tables, rules)
@@ -86,11 +88,7 @@ def _declares_nothing(text: str) -> bool:
     lines = text.replace("\r\n", "\n")
     if not _CONTROL.isdisjoint(lines):
         return False
-    return all(not line or line.startswith("#") for line in map(_unindented, lines.split("\n")))
-
-
-def _unindented(line: str) -> str:
-    return line.lstrip(" \t")
+    return all(line.lstrip(" \t")[:1] in ("", "#") for line in lines.split("\n"))
 
 
 @dataclass(frozen=True, slots=True)
