@@ -70,27 +70,6 @@ def read(environ: Mapping[str, str], file: Path | None, problems: list[str]) -> 
     return File(path, data, defaults, tables, rules)
 
 
-def _parsed(text: str) -> dict[str, Any]:
-    """`text` as TOML. A file of comments and blank lines alone (renditions.toml as shipped)
-    is {} without loading tomllib (~2 ms of every cold start); any other is tomllib's."""
-    if _declares_nothing(text):
-        return {}
-    import tomllib  # here: only a file that declares something needs the parser
-
-    return tomllib.loads(text)
-
-
-def _declares_nothing(text: str) -> bool:
-    """True if every line of `text` is blank or a comment, as TOML reads them: lines end
-    in LF or CRLF, blanks are spaces and tabs, and no control character but a tab
-    appears (TOML refuses them even in a comment). False for anything else, which the
-    parser then reads, and refuses in its own words."""
-    lines = text.replace("\r\n", "\n")
-    if not _CONTROL.isdisjoint(lines):
-        return False
-    return all(line.lstrip(" \t")[:1] in ("", "#") for line in lines.split("\n"))
-
-
 @dataclass(frozen=True, slots=True)
 class Rule:
     """Uploads under `prefix` take `profile` (unless their metadata names another)."""
@@ -117,6 +96,27 @@ def _locate(environ: Mapping[str, str], file: Path | None) -> tuple[Path | None,
         how = "--config" if file is not None else ENV_FILE
         return named, [f"invalid {how} {str(named)!r}: no such file"]
     return named, []
+
+
+def _parsed(text: str) -> dict[str, Any]:
+    """`text` as TOML. A file of comments and blank lines alone (renditions.toml as shipped)
+    is {} without loading tomllib (~2 ms of every cold start); any other is tomllib's."""
+    if _declares_nothing(text):
+        return {}
+    import tomllib  # here: only a file that declares something needs the parser
+
+    return tomllib.loads(text)
+
+
+def _declares_nothing(text: str) -> bool:
+    """True if every line of `text` is blank or a comment, as TOML reads them: lines end
+    in LF or CRLF, blanks are spaces and tabs, and no control character but a tab
+    appears (TOML refuses them even in a comment). False for anything else, which the
+    parser then reads, and refuses in its own words."""
+    lines = text.replace("\r\n", "\n")
+    if not _CONTROL.isdisjoint(lines):
+        return False
+    return all(line.lstrip(" \t")[:1] in ("", "#") for line in lines.split("\n"))
 
 
 def _structure(

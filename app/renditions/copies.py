@@ -48,6 +48,15 @@ class Writer(Protocol):
     ) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """The copies written, and the seconds spent encoding and uploading them (summed)."""
+
+    outputs: tuple[Output, ...]
+    encode_s: float
+    upload_s: float
+
+
 @runtime_checkable
 class Remover(Protocol):
     """What finding and removing copies needs (S3; local files have no such store)."""
@@ -61,15 +70,6 @@ class Remover(Protocol):
     def delete(
         self, bucket: str, key: str, version: str | None = None, etag: str | None = None
     ) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Written:
-    """The copies written, and the seconds spent encoding and uploading them (summed)."""
-
-    outputs: tuple[Output, ...]
-    encode_s: float
-    upload_s: float
 
 
 def connections(settings: Settings) -> int:
