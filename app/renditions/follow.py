@@ -42,11 +42,7 @@ def refused(
     Errors no step classified never get here (a fault of the function itself must not
     take the copies of every source it meets). A removal that fails leaves the object
     for a retry."""
-    if (
-        out_bucket is None
-        or isinstance(error, AccessDenied)
-        or not isinstance(store, copies.Remover)
-    ):
+    if out_bucket is None or isinstance(error, AccessDenied) or not copies.removes(store):
         return error
     from app.renditions import sweep  # here: loaded by the first refusal, not at cold start
 
@@ -82,7 +78,7 @@ def other_formats(
     `seen`, the metadata of its copies and manifest read on the way; `written`, the keys
     just written). No request when they all record `source_format`; with MANIFEST=off and
     none of its copies seen, every other format's keys are asked."""
-    if "source" not in settings.output_formats or not isinstance(store, copies.Remover):
+    if "source" not in settings.output_formats or not copies.removes(store):
         return
     recorded = {
         metadata.get(naming.SOURCE_FORMAT)
