@@ -13,8 +13,8 @@ most events remove none, and a cold start does not load it.
 - **Only this source's**: a copy is removed only if it records this very source
   (app/renditions/identity.py's `owns`): `rendition-of` its key, and `source-bucket` its
   bucket (a copy made before the bucket was recorded counts as the output bucket's own
-  source's). A copy made for a
-  later event of the key (a larger `source-sequencer`) stays (app/renditions/order.py).
+  source's). A copy made for a later event of the key (a larger `source-sequencer`)
+  stays (app/renditions/order.py).
 - **Versions**: in a versioned bucket a copy is removed with its versions, newest
   first, each version checked as the copy was; the first that is not this source's
   stops it (with the delete markers above it, it stays as it was). A plain DELETE
