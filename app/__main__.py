@@ -121,12 +121,9 @@ def _prog() -> str:
 
 def usable_folder(folder: Path) -> str | None:
     """None once `folder` exists (made if missing) and takes a new file; else why not."""
-    import tempfile
-
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        _take_a_file(folder)
     except FileExistsError:
         return "a file is there, not a folder"
     except NotADirectoryError:
@@ -134,6 +131,22 @@ def usable_folder(folder: Path) -> str | None:
     except OSError as error:
         return f"cannot be written ({error.strerror})"
     return None
+
+
+def _take_a_file(folder: Path) -> None:
+    """Make a file in `folder` and drop it at once; OSError if the folder takes none."""
+    unnamed = getattr(os, "O_TMPFILE", 0)  # Linux: a file with no name, gone once closed
+    if unnamed:
+        try:
+            os.close(os.open(folder, unnamed | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+        except OSError:
+            pass  # not on this filesystem, or refused: tempfile tries again, and says why
+        else:
+            return  # as tempfile would have, without loading it (and random) at start-up
+    import tempfile
+
+    with tempfile.TemporaryFile(dir=folder):
+        pass
 
 
 def _line(path: Path, outcome: Outcome, store: LocalStore) -> str:

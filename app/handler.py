@@ -27,7 +27,7 @@ from app.errors import TransientError
 from app.image import imaging
 from app.image.memory import MemoryBudget
 from app.model import ObjectRef, Outcome
-from app.renditions import pipeline, sweep
+from app.renditions import copies, pipeline
 
 if TYPE_CHECKING:
     from app.aws.notify import Publisher
@@ -44,7 +44,7 @@ _session = boto3.session.Session()
 _base = Config(
     # One connection for each request that can run at once (a delete's too: renditions/sweep.py).
     max_pool_connections=settings.object_concurrency
-    * max(sweep.connections(p) for p in configuration.profiles.values()),
+    * max(copies.connections(p) for p in configuration.profiles.values()),
 )
 # One client per timeout setting, chosen by the time left at each call (app/aws/deadline.py).
 clients = deadline.Clients(lambda config: _session.client("s3", config=_base.merge(config)))

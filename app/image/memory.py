@@ -15,7 +15,7 @@ bytes a pixel (1.45 GB at 100 MP): a flat per-object figure would be wrong both 
 
 from __future__ import annotations
 
-import ctypes
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -159,6 +159,10 @@ class MemoryBudget:
         self.total = total
         self._free = total or 0
         self._cond = threading.Condition()
+        if total is not None:
+            # Found now, at cold start: a limited budget trims after every object. An
+            # unlimited one (the command's) never does, and never loads ctypes.
+            _malloc_trim()
 
     @classmethod
     def for_lambda(cls, memory_size_mb: str | None) -> MemoryBudget:
@@ -199,8 +203,11 @@ class MemoryBudget:
                 self._cond.notify_all()
 
 
+@functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
     """glibc's malloc_trim, where the C library has one (not musl, not macOS)."""
+    import ctypes  # here: only a process that trims needs it (see MemoryBudget)
+
     try:
         # The symbols the process has loaded, libc's among them: no search for the
         # library (ctypes.util.find_library runs ldconfig, ~4 ms of every cold start).
@@ -209,9 +216,6 @@ def _malloc_trim() -> Callable[[int], int] | None:
     except (OSError, AttributeError, TypeError):
         return None
     return trim
-
-
-_TRIM = _malloc_trim()
 
 
 def release_freed() -> None:
@@ -223,5 +227,6 @@ def release_freed() -> None:
     objects keep it within 122-151 MB, and four 100 MP interlaced PNGs taken in turn
     peaked at 1384 MB instead of 1508. It walks the arenas: 0.2 ms in a fresh process.
     """
-    if _TRIM is not None:
-        _TRIM(0)
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)

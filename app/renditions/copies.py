@@ -2,7 +2,10 @@
 
 Each size is made once from the decoded image, and each copy (a size in a format)
 encoded and written on its own thread: libvips releases the GIL while it resizes and
-encodes, and uploads wait on the network, so the threads overlap all of it.
+encodes, and uploads wait on the network, so the threads overlap all of it. What a
+store needs to remove copies (`Remover`, and `removes` to ask) is named here too, so
+that every object can ask it of its store without loading app/renditions/sweep.py,
+which only removals need.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, TypeGuard
 
 import pyvips
 
@@ -51,6 +54,37 @@ class Written(NamedTuple):
     outputs: tuple[Output, ...]
     encode_s: float
     upload_s: float
+
+
+class Remover(Protocol):
+    """What finding and removing copies needs (S3; local files have no such store)."""
+
+    def copy_head(self, bucket: str, key: str, version: str | None = None) -> CopyHead | None: ...
+
+    def read_copy(self, bucket: str, key: str, limit: int) -> tuple[CopyHead, bytes] | None: ...
+
+    def versions(self, bucket: str, key: str) -> list[tuple[str, bool]]: ...
+
+    def delete(
+        self, bucket: str, key: str, version: str | None = None, etag: str | None = None
+    ) -> bool: ...
+
+
+# The methods Remover names, which `removes` looks for.
+_REMOVER = tuple(name for name in vars(Remover) if not name.startswith("_"))
+
+
+def removes(store: object) -> TypeGuard[Remover]:
+    """True if `store` has every method of Remover (S3's store does; local files' not).
+
+    Asked of every object's store, so not by isinstance on a runtime-checkable protocol:
+    that loads inspect (~8 ms) with the first object of a process that has not."""
+    return all(getattr(store, name, None) is not None for name in _REMOVER)
+
+
+def connections(settings: Settings) -> int:
+    """The connections one object may hold at once: one per copy, and its GET."""
+    return len(settings.specs) * len(settings.output_formats) + 1
 
 
 def keys(settings: Settings, ref: ObjectRef, fmts: tuple[str, ...]) -> Keys:

@@ -1,7 +1,8 @@
 """Copies follow their source: a refused current version, a failure half-way, a new format.
 
 Steps at the end of one object's work (app/renditions/pipeline.py), each removing copies through
-app/renditions/sweep.py, and only ever copies that record this very source:
+app/renditions/sweep.py (imported only where copies go: most objects remove none), and only
+ever copies that record this very source:
 
 - `refused`: the current version failed for good (damaged, too large, can never
   finish, or a copy refused half-way). Its copies are of an earlier file (the one it
@@ -21,7 +22,7 @@ from app import naming
 from app.config.settings import Settings
 from app.errors import AccessDenied, PermanentError, ResizerError, TransientError
 from app.model import ObjectRef
-from app.renditions import copies, sweep
+from app.renditions import copies, identity
 
 
 def refused(
@@ -41,8 +42,10 @@ def refused(
     Errors no step classified never get here (a fault of the function itself must not
     take the copies of every source it meets). A removal that fails leaves the object
     for a retry."""
-    if out_bucket is None or isinstance(error, AccessDenied) or not isinstance(store, sweep.Store):
+    if out_bucket is None or isinstance(error, AccessDenied) or not copies.removes(store):
         return error
+    from app.renditions import sweep  # here: loaded by the first refusal, not at cold start
+
     every = tuple(profiles)
     try:
         threads = max(sweep.workers(profile) for profile in every)
@@ -75,16 +78,18 @@ def other_formats(
     `seen`, the metadata of its copies and manifest read on the way; `written`, the keys
     just written). No request when they all record `source_format`; with MANIFEST=off and
     none of its copies seen, every other format's keys are asked."""
-    if "source" not in settings.output_formats or not isinstance(store, sweep.Store):
+    if "source" not in settings.output_formats or not copies.removes(store):
         return
     recorded = {
         metadata.get(naming.SOURCE_FORMAT)
         for metadata in seen
-        if metadata is not None and sweep.owns(metadata, ref, out_bucket)
+        if metadata is not None and identity.owns(metadata, ref, out_bucket)
     }
     manifest = copies.manifest_key(settings, ref)
     if recorded <= {source_format} and (recorded or manifest is not None):
         return
+    from app.renditions import sweep  # here: loaded by the first change of format
+
     spare = frozenset([*written, *([manifest] if manifest else [])])
     sweep.sweep(ref, out_bucket, (settings,), store, spare=spare, threads=sweep.workers(settings))
 

@@ -58,6 +58,18 @@ def check(
         )
 
 
+def owns(metadata: dict[str, str], ref: ObjectRef, out_bucket: str) -> bool:
+    """True if the copy whose user metadata is `metadata` (in `out_bucket`) is `ref`'s: it
+    records `ref`'s key, and its bucket (a copy made before the bucket was recorded counts
+    as the output bucket's own source's)."""
+    if metadata.get(naming.MARKER) != naming.source_marker(ref.key):
+        return False
+    recorded = metadata.get(naming.SOURCE_BUCKET)
+    if recorded is None:  # made before copies recorded their source's bucket
+        return out_bucket == ref.bucket
+    return recorded == ref.bucket
+
+
 def _name(marker: str, bucket: str | None) -> str:
     if marker.startswith("sha256:"):  # a key too long to record: its digest stands in
         key = f"the key whose SHA-256 is {marker.removeprefix('sha256:')}"

@@ -25,10 +25,10 @@ from app.config.settings import Settings
 from app.errors import ObjectGone, Skip
 from app.image.memory import MemoryBudget
 from app.model import ObjectRef, Outcome
-from app.renditions import pipeline, sweep
+from app.renditions import copies, pipeline, sweep
 
 
-class Store(pipeline.Store, sweep.Store, Protocol):
+class Store(pipeline.Store, copies.Remover, Protocol):
     """A pipeline store that can also find and delete copies."""
 
 

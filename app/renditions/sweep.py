@@ -2,16 +2,19 @@
 
 Every path that takes copies away ends here: a deleted source (app/renditions/removal.py), a
 source replaced by a file the function refuses, a permanent failure half-way through a
-set, and a source that changed format (app/renditions/pipeline.py's failure and format steps).
+set, and a source that changed format (app/renditions/pipeline.py's failure and format steps,
+app/renditions/follow.py). Each of those imports this module where it removes copies:
+most events remove none, and a cold start does not load it.
 
 - **Bounded**: only keys that can be this source's copies are touched: each size of
   every profile in every format's extension, each profile's manifest, and the keys
   that manifest lists (copies of sizes since removed from RESIZE_WIDTHS). For the
   default settings, 15 HEADs and one GET, whatever else the bucket holds; no LIST.
-- **Only this source's**: a copy is removed only if it records this very source:
-  `rendition-of` its key, and `source-bucket` its bucket (a copy made before the
-  bucket was recorded counts as the output bucket's own source's). A copy made for a
-  later event of the key (a larger `source-sequencer`) stays (app/renditions/order.py).
+- **Only this source's**: a copy is removed only if it records this very source
+  (app/renditions/identity.py's `owns`): `rendition-of` its key, and `source-bucket` its
+  bucket (a copy made before the bucket was recorded counts as the output bucket's own
+  source's). A copy made for a later event of the key (a larger `source-sequencer`)
+  stays (app/renditions/order.py).
 - **Versions**: in a versioned bucket a copy is removed with its versions, newest
   first, each version checked as the copy was; the first that is not this source's
   stops it (with the delete markers above it, it stays as it was). A plain DELETE
@@ -25,14 +28,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple
 
 from app import naming
 from app.aws.objects import CopyHead
 from app.config.settings import DEFAULTS, Settings
 from app.image.formats import FORMATS
 from app.model import ObjectRef
-from app.renditions import order
+from app.renditions import copies, identity, order
 
 # HEADs and DELETEs of one source's copies run at most this many at a time (and never
 # more than the object's share of the connection pool: see `workers`).
@@ -44,21 +47,6 @@ MANIFEST_BYTES = 256 * 1024
 MAX_LISTED = 100
 
 EXTENSIONS = tuple(sorted({fmt.extension for fmt in FORMATS.values()}))
-
-
-@runtime_checkable
-class Store(Protocol):
-    """What finding and removing copies needs (S3; local files have no such store)."""
-
-    def copy_head(self, bucket: str, key: str, version: str | None = None) -> CopyHead | None: ...
-
-    def read_copy(self, bucket: str, key: str, limit: int) -> tuple[CopyHead, bytes] | None: ...
-
-    def versions(self, bucket: str, key: str) -> list[tuple[str, bool]]: ...
-
-    def delete(
-        self, bucket: str, key: str, version: str | None = None, etag: str | None = None
-    ) -> bool: ...
 
 
 class Swept(NamedTuple):
@@ -111,32 +99,17 @@ def places(profiles: Iterable[Settings], source_key: str, source_bucket: str = "
     )
 
 
-def owns(metadata: dict[str, str], ref: ObjectRef, out_bucket: str) -> bool:
-    """True if the copy whose user metadata is `metadata` (in `out_bucket`) is `ref`'s."""
-    if metadata.get(naming.MARKER) != naming.source_marker(ref.key):
-        return False
-    recorded = metadata.get(naming.SOURCE_BUCKET)
-    if recorded is None:  # made before copies recorded their source's bucket
-        return out_bucket == ref.bucket
-    return recorded == ref.bucket
-
-
 def workers(settings: Settings) -> int:
     """How many of one object's requests may run at once: its share of the handler's
     connection pool (one per copy, and the GET), at most WORKERS."""
-    return max(1, min(WORKERS, connections(settings)))
-
-
-def connections(settings: Settings) -> int:
-    """The connections one object may hold at once: one per copy, and its GET."""
-    return len(settings.specs) * len(settings.output_formats) + 1
+    return max(1, min(WORKERS, copies.connections(settings)))
 
 
 def sweep(
     ref: ObjectRef,
     out_bucket: str,
     profiles: Iterable[Settings],
-    store: Store,
+    store: copies.Remover,
     *,
     spare: frozenset[str] = frozenset(),
     threads: int = WORKERS,
@@ -148,7 +121,7 @@ def sweep(
     listed: dict[str, None] = {}
     for key in where.manifests:
         found = store.read_copy(out_bucket, key, MANIFEST_BYTES)
-        if found is None or not owns(found[0].metadata, ref, out_bucket):
+        if found is None or not identity.owns(found[0].metadata, ref, out_bucket):
             continue
         manifests.append((key, found[0]))
         listed.update(dict.fromkeys(_listed(found[1], where.prefixes)))
@@ -181,7 +154,7 @@ def _ours(
     ours: list[tuple[str, CopyHead]] = []
     kept: list[str] = []
     for key, head in found:
-        if head is None or not owns(head.metadata, ref, bucket):
+        if head is None or not identity.owns(head.metadata, ref, bucket):
             continue  # absent, another source's copy, or someone else's object
         stale = order.stale_reason(ref, bucket, key, head.metadata)
         if stale:
@@ -205,7 +178,7 @@ def _listed(data: bytes, prefixes: tuple[str, ...]) -> list[str]:
     ]
 
 
-def _remove(store: Store, key: str, head: CopyHead, ref: ObjectRef, bucket: str) -> bool:
+def _remove(store: copies.Remover, key: str, head: CopyHead, ref: ObjectRef, bucket: str) -> bool:
     """Remove the copy at `key` (its versions too, newest first, while they are `ref`'s);
     False if it changed since its HEAD (a later event wrote it meanwhile)."""
     if head.version is None:  # only the object checked: a newer write meanwhile stays
@@ -215,7 +188,7 @@ def _remove(store: Store, key: str, head: CopyHead, ref: ObjectRef, bucket: str)
             older = store.copy_head(bucket, key, version)
             if (
                 older is None
-                or not owns(older.metadata, ref, bucket)
+                or not identity.owns(older.metadata, ref, bucket)
                 or order.stale_reason(ref, bucket, key, older.metadata)
             ):
                 break  # another source's copy, or a later event's: it and those below stay

@@ -13,10 +13,23 @@ import sys
 from pathlib import Path
 
 import images
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMAND = Path(sys.executable).parent / "image-resizer"
 AWS_SDK = ("boto3", "botocore", "s3transfer", "aws_lambda_powertools", "mypy_boto3_s3")
+# What a resize of local files never loads; each waits for the first use the command does
+# not make (tests/unit/test_cold_start.py holds the function's own list).
+NOT_FOR_LOCAL_FILES = {
+    "tomllib": "the shipped renditions.toml declares nothing (comments alone)",
+    "ctypes": "only a limited memory budget (the function's) trims; the command's has no limit",
+    "app.renditions.sweep": "local files have no store that removes copies",
+    "app.renditions.removal": "no local file is removed",
+    "app.image.heic": "only a HEIC file needs it",
+    "pillow_heif": "only a HEIC file needs it",
+    "dataclasses": "value objects are NamedTuples (docs/development.md), defined cheaply",
+    "inspect": "nothing asks a runtime-checkable protocol (copies.removes looks up methods)",
+}
 
 
 def _elsewhere() -> dict[str, str]:
@@ -80,15 +93,15 @@ def test_help_names_the_command_as_typed(tmp_path: Path) -> None:
     assert done.stdout.startswith("usage: image-resizer [-h] {resize,check}")
 
 
-def test_resizing_local_files_loads_no_aws_sdk(tmp_path: Path) -> None:
-    (tmp_path / "photo.jpg").write_bytes(images.with_orientation(1, 640, 480))
+def _modules_after_a_resize(tmp_path: Path) -> list[str]:
+    """Every module a fresh interpreter holds once it resized a plain JPEG into tmp_path/o."""
+    (tmp_path / "photo.jpg").write_bytes(images.jpeg(640, 480))
     probe = (
         "import json, sys\n"
         "from app.__main__ import main\n"
         "status = main(['resize', 'photo.jpg', '--out', 'o'])\n"
-        f"print(json.dumps([status, sorted(m for m in sys.modules if m.startswith({AWS_SDK}))]))\n"
+        "print(json.dumps([status, sorted(sys.modules)]))\n"
     )
-
     done = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=tmp_path,
@@ -98,9 +111,37 @@ def test_resizing_local_files_loads_no_aws_sdk(tmp_path: Path) -> None:
         timeout=120,
         check=False,
     )
-
     assert done.returncode == 0, done.stderr
     status, loaded = json.loads(done.stdout.splitlines()[-1])
     assert status == 0, done.stdout
     assert (tmp_path / "o" / "photo-300.jpg").is_file()
-    assert loaded == []
+    return list(loaded)
+
+
+def test_resizing_a_photo_loads_only_what_local_files_need(tmp_path: Path) -> None:
+    loaded = _modules_after_a_resize(tmp_path)
+
+    assert "app.renditions.pipeline" in loaded  # the resize did run
+    early = {name: why for name, why in NOT_FOR_LOCAL_FILES.items() if name in loaded}
+    assert not early, f"loaded by the command, though {early}"
+
+
+def test_checking_out_makes_a_file_without_tempfile(tmp_path: Path) -> None:
+    try:  # Linux's unnamed file; where there is none, tempfile makes (and removes) a named one
+        os.close(os.open(tmp_path, os.O_TMPFILE | os.O_WRONLY, 0o600))
+    except (AttributeError, OSError) as error:
+        pytest.skip(f"{tmp_path} takes no O_TMPFILE file here ({error}): tempfile checks --out")
+
+    assert "tempfile" not in _modules_after_a_resize(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "photo-300.jpg",
+        "photo-600.jpg",
+        "photo-900.jpg",
+        "photo.json",
+    ]
+
+
+def test_resizing_local_files_loads_no_aws_sdk(tmp_path: Path) -> None:
+    loaded = _modules_after_a_resize(tmp_path)
+
+    assert [name for name in loaded if name.startswith(AWS_SDK)] == []

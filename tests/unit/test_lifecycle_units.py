@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.aws import notify
+from app.aws import deadline, notify
+from app.aws.storage import S3Store
 from app.config import settings as config
+from app.localfiles import LocalStore
 from app.model import ObjectRef, Outcome, Output
-from app.renditions import sweep
+from app.renditions import copies, identity, sweep
 
 
 def places(key: str, *profiles: dict[str, str]) -> sweep.Places:
@@ -77,9 +80,22 @@ def test_a_template_naming_the_bucket_is_searched_in_that_bucket() -> None:
 )
 def test_a_copy_is_its_sources_by_bucket_and_key(metadata: dict[str, str], owned: bool) -> None:
     ref = ObjectRef("photos", "images/cat.jpg")
-    assert sweep.owns(metadata, ref, "photos") is owned
+    assert identity.owns(metadata, ref, "photos") is owned
     # In another output bucket, a copy without its source's bucket is no one's to remove.
-    assert sweep.owns(metadata, ref, "thumbnails") is (owned and "source-bucket" in metadata)
+    assert identity.owns(metadata, ref, "thumbnails") is (owned and "source-bucket" in metadata)
+
+
+def test_only_a_store_that_can_find_and_delete_copies_is_asked_to() -> None:
+    s3 = S3Store(deadline.Clients(lambda config: None))  # type: ignore[arg-type,return-value]
+    local = LocalStore({}, Path("out"), "copy/")
+
+    assert copies.removes(s3)
+    assert not copies.removes(local)  # local files: copies of another format stay
+    methods = ("copy_head", "read_copy", "versions", "delete")
+    for missing in methods:
+        kept = {name: getattr(S3Store, name) for name in methods if name != missing}
+        partial = type("Partial", (), kept)
+        assert not copies.removes(partial()), missing
 
 
 def test_a_sources_requests_fit_in_its_share_of_the_connection_pool() -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from app.config import profiles
+from app.config import profiles, renditions_file
 from app.config import settings as config
 from app.errors import ConfigError, PermanentError
 from app.image.fit import SizeSpec
@@ -240,6 +241,59 @@ def test_a_file_that_is_not_toml_or_not_there(tmp_path: Path) -> None:
     assert problems({"RENDITIONS_CONFIG": missing}) == [
         f"invalid RENDITIONS_CONFIG {missing!r}: no such file"
     ]
+
+
+# Files of comments and blank lines as TOML has them: read without the parser (a cold start
+# on the shipped file loads none), they must give what the parser gives, which is nothing.
+COMMENTS_ALONE = [
+    "",
+    "\n\n",
+    "# a comment\n",
+    "  # indented\r\n\t# after a tab, with # and = 1 and [defaults] inside\r\n\n# no last newline",
+    "# written in UTF-8: é, ü, 写真, and a tab\there\n",
+]
+# Files that look like that but are not valid TOML: the parser's own words say why.
+NEARLY_COMMENTS = [
+    "# a NUL \x00 in a comment\n",
+    "# a DEL \x7f in a comment\n",
+    "# a carriage return\r# alone ends no line\n",
+    "\ufeff# a byte order mark first\n",
+    "# a form feed\n\x0c\n",
+    "# a comment, then a table left open\n[defaults\n",
+]
+
+
+@pytest.mark.parametrize("text", COMMENTS_ALONE)
+def test_a_file_of_comments_alone_reads_as_the_parser_reads_it(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "renditions.toml"
+    path.write_bytes(text.encode())
+    found: list[str] = []
+
+    read = renditions_file.read({}, path, found)
+
+    assert tomllib.loads(text) == {}  # what the parser makes of it
+    assert read == renditions_file.File(path, text.encode(), {}, {}, [])
+    assert found == []
+
+
+@pytest.mark.parametrize("text", NEARLY_COMMENTS)
+def test_a_file_that_is_nearly_comments_is_refused_in_the_parsers_words(
+    tmp_path: Path, text: str
+) -> None:
+    path = tmp_path / "renditions.toml"
+    path.write_bytes(text.encode())
+    with pytest.raises(tomllib.TOMLDecodeError) as parser:
+        tomllib.loads(text)
+
+    assert problems({}, path) == [f"{path}: cannot be read as TOML: {parser.value}"]
+
+
+def test_an_integer_too_long_to_read_is_one_problem_not_a_traceback(tmp_path: Path) -> None:
+    path = write(tmp_path, "[defaults]\nquality = " + "1" * 5000 + "\n")
+    with pytest.raises(ValueError, match="Exceeds the limit") as python:
+        int("1" * 5000)
+
+    assert problems({}, path) == [f"{path}: cannot be read as TOML: {python.value}"]
 
 
 def test_a_repeated_rule_prefix_is_refused(tmp_path: Path) -> None:
