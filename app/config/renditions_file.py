@@ -32,7 +32,7 @@ GLOBAL = frozenset(
         "EVENT_BUS_NAME",
     }
 )
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"  # compiled (by re) for a file that names profiles
 _TABLES = ("defaults", "profiles", "rules")
 # What TOML allows nowhere, not even in a comment: ASCII's control characters but tab
 # (LF ends a line; a CR is allowed only before an LF).
@@ -138,7 +138,7 @@ def _structure(
                 f"{where}: [profiles.{DEFAULT}]: '{DEFAULT}' is the profile of [defaults] "
                 "itself; put its settings in [defaults]"
             )
-        elif not _NAME.match(name):
+        elif not re.match(_NAME, name):
             problems.append(
                 f"{where}: invalid profile name {name!r}: expected 1-63 of a-z 0-9 _ -, "
                 "starting with a letter or digit (as x-amz-meta-profile carries it)"

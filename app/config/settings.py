@@ -50,12 +50,14 @@ MAX_DIMENSION = 16384  # larger renditions are not thumbnails; also bounds memor
 
 _SPEC = re.compile(r"^([0-9]+)(?:x([0-9]+)(?::(cover|contain))?)?$")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9.\-_/#: ]{1,255}$")
+# Patterns, not compiled ones, for the settings that are seldom set: re compiles each
+# (and keeps it) when a value is first checked, not at every start.
 # EventBridge's PutEvents takes a bus by name or by ARN.
 _BUS_NAME = r"[A-Za-z0-9./_\-]{1,256}"
 _BUS_ARN = rf"arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{{12}}:event-bus/{_BUS_NAME}"
-_BUS = re.compile(rf"^(?:{_BUS_NAME}|{_BUS_ARN})$")
+_BUS = rf"^(?:{_BUS_NAME}|{_BUS_ARN})$"
 # S3's rule for a general purpose bucket's name (3-63 lowercase letters, digits, '.', '-').
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_BUCKET = r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"
 
 
 class Settings(NamedTuple):
@@ -333,13 +335,13 @@ def _namespace(raw: str) -> str:
 
 def _bucket_names(raw: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in raw.split(",")) if raw else ()
-    if not all(_BUCKET.match(name) for name in names):
+    if not all(re.match(_BUCKET, name) for name in names):
         raise ValueError(raw)
     return names
 
 
 def _event_bus(raw: str) -> str:
-    if raw and not _BUS.match(raw):
+    if raw and not re.match(_BUS, raw):
         raise ValueError(raw)
     return raw
 

@@ -22,11 +22,11 @@ from app.errors import BadImage
 # The decoders' own prefixes in libvips' error buffer (libjpeg's, libtiff's, ...), as
 # libvips 8.18 writes them too (`webp: unable to parse image`, `heif: Invalid input`,
 # `gifload_source: Unexpected end of GIF source data`); a loader's `load error` is a
-# caller's line, not the decoder's.
-_DECODER = re.compile(
-    r"^(\w+2vips|Vips(Jpeg|Png|Gif|Webp|Tiff|Heif)\w*|vipspng|webp|heif"
-    r"|\w+load(_source|_buffer)?(?!: load error$)):",
-    re.I,
+# caller's line, not the decoder's. A pattern that re compiles (and keeps) with the first
+# error: an image that decodes never needs it.
+_DECODER = (
+    r"(?i)^(\w+2vips|Vips(Jpeg|Png|Gif|Webp|Tiff|Heif)\w*|vipspng|webp|heif"
+    r"|\w+load(_source|_buffer)?(?!: load error$)):"
 )
 
 # libvips loader (its source variant, as in `vips-loader`) -> the format messages name.
@@ -106,7 +106,7 @@ def why(error: pyvips.Error, loader: str | None = None) -> str:
                 f"the {ACCEPTED[loader or '']} decoder's message was lost: another "
                 "object's error took libvips' one error buffer"
             )
-    decoder = [line for line in lines if _DECODER.match(line)]
+    decoder = [line for line in lines if re.match(_DECODER, line)]
     return (decoder or lines or ["unknown libvips error"])[-1]
 
 
@@ -122,7 +122,7 @@ _FAMILIES = tuple(dict.fromkeys(_family_of(loader) or "" for loader in ACCEPTED)
 
 def _family(line: str) -> str | None:
     """The format whose decoder wrote `line`, if its prefix names one."""
-    if not _DECODER.match(line):
+    if not re.match(_DECODER, line):
         return None
     prefix = line.split(":", 1)[0].lower()
     return next((name for name in _FAMILIES if name in prefix), None)

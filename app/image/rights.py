@@ -29,7 +29,7 @@ MAX_VALUE = 2000  # bytes of one value kept; longer ones are cut (a copyright is
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _DC = "http://purl.org/dc/elements/1.1/"
 _LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-_PACKET = re.compile(rb"<x:xmpmeta.*?</x:xmpmeta>|<rdf:RDF.*?</rdf:RDF>", re.S)
+_PACKET = rb"(?s)<x:xmpmeta.*?</x:xmpmeta>|<rdf:RDF.*?</rdf:RDF>"  # compiled by re for XMP
 
 
 class Rights(NamedTuple):
@@ -104,7 +104,7 @@ def _xmp_values(packet: bytes) -> tuple[list[str], list[tuple[str, str]]]:
     # Imported here: XML costs tens of ms to import, and most files carry no XMP.
     import xml.etree.ElementTree as ElementTree
 
-    found = _PACKET.search(packet)
+    found = re.search(_PACKET, packet)
     text = found.group(0) if found else packet
     if b"<!DOCTYPE" in text or b"<!ENTITY" in text:  # no XMP needs one; entities can explode
         return [], []
