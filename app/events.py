@@ -26,8 +26,6 @@ others, which run. Only an event whose reply could not name what failed (no shap
 known, a Batch Operations event without its invocation or task id) is refused whole.
 """
 
-from __future__ import annotations
-
 import json
 from typing import Any, Literal, NamedTuple
 from urllib.parse import unquote_plus

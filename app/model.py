@@ -1,7 +1,5 @@
 """Value objects that travel between the steps: what to process and how it ended."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple

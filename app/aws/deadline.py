@@ -30,8 +30,6 @@ per-invocation state with the next invocation: its memory-budget share is given 
 as it ends, and a connection it holds is simply not in the pool meanwhile.
 """
 
-from __future__ import annotations
-
 import math
 import threading
 import time
@@ -73,7 +71,7 @@ class Timeouts(NamedTuple):
         backoff = sum(min(2.0**i, 20.0) for i in range(self.attempts - 1))
         return self.attempts * (2 * self.connect + self.read) + backoff
 
-    def config(self) -> Config:
+    def config(self) -> "Config":
         """These settings as a botocore Config, to merge over the client's own."""
         from botocore.config import Config  # here: local files never load botocore
 
@@ -140,13 +138,13 @@ def plan(remaining_ms: int) -> tuple[float, float]:
 class Clients:
     """One boto3 S3 client per `Timeouts`, made on first use and kept (warm connections)."""
 
-    def __init__(self, make: Callable[[Config], S3Client]) -> None:
+    def __init__(self, make: "Callable[[Config], S3Client]") -> None:
         """`make(config)` returns a new client with `config` merged over the base one."""
         self._make = make
         self._made: dict[Timeouts, S3Client] = {}
         self._lock = threading.Lock()  # boto3 does not make clients thread-safely
 
-    def get(self, timeouts: Timeouts) -> S3Client:
+    def get(self, timeouts: Timeouts) -> "S3Client":
         """The client whose calls use `timeouts`."""
         with self._lock:
             client = self._made.get(timeouts)

@@ -4,8 +4,6 @@ Shared by the S3 store (storage.py) and the local one (app/localfiles.py), and f
 botocore, so that resizing local files never loads the AWS SDK.
 """
 
-from __future__ import annotations
-
 import contextlib
 import sys
 import threading

@@ -20,8 +20,6 @@ environment's configuration. Every problem of the file and of every profile is
 collected and raised as one ConfigError.
 """
 
-from __future__ import annotations
-
 import hashlib
 import json
 import re
@@ -67,7 +65,7 @@ class Configuration(NamedTuple):
     values: Mapping[str, Mapping[str, str]] = MappingProxyType({})
 
     @classmethod
-    def of(cls, settings: Settings) -> Configuration:
+    def of(cls, settings: Settings) -> "Configuration":
         """The configuration of one profile: `settings`, for whatever is uploaded."""
         return cls({settings.profile: settings})
 

@@ -5,8 +5,6 @@ once, in lower case) and GLOBAL (the function's settings, which no profile may s
 What the values mean is config.load's to check, for every profile (app/config/profiles.py).
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,6 +37,13 @@ _TABLES = ("defaults", "profiles", "rules")
 _CONTROL = frozenset(map(chr, [*range(0x09), *range(0x0B, 0x20), 0x7F]))
 
 
+class Rule(NamedTuple):
+    """Uploads under `prefix` take `profile` (unless their metadata names another)."""
+
+    prefix: str
+    profile: str
+
+
 class File(NamedTuple):
     """The file as read: where, its bytes, [defaults], each [profiles.NAME], the [[rules]]."""
 
@@ -66,13 +71,6 @@ def read(environ: Mapping[str, str], file: Path | None, problems: list[str]) -> 
             problems.append(f"{path}: cannot be read as TOML: {error}")
     defaults, tables, rules = _structure(raw, str(path), problems)
     return File(path, data, defaults, tables, rules)
-
-
-class Rule(NamedTuple):
-    """Uploads under `prefix` take `profile` (unless their metadata names another)."""
-
-    prefix: str
-    profile: str
 
 
 def file_key(name: str) -> str:

@@ -1,7 +1,5 @@
 """One frozen Settings, built once from the environment, with every check in one place."""
 
-from __future__ import annotations
-
 import contextlib
 import re
 from collections.abc import Callable, Mapping

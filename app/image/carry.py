@@ -17,8 +17,6 @@ An sRGB photo with no creator or copyright keeps nothing: its copies are encoded
 keep="none", byte for byte as before.
 """
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
 import pyvips

@@ -6,8 +6,6 @@ is ever upscaled: a cover box larger than the source (in either direction) becom
 the largest rectangle of the box's aspect ratio inside the source, at its own size.
 """
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
 import pyvips

@@ -7,8 +7,6 @@ unset) and it holds about 32 bytes per output pixel on top of ~5 MB while it run
 the same for 0.63x the CPU; effort 4: 21 MB, ~4 s).
 """
 
-from __future__ import annotations
-
 import itertools
 import os
 import threading
@@ -75,7 +73,7 @@ class Quality(NamedTuple):
     avif: int
 
     @classmethod
-    def matching(cls, jpeg: int, webp: int | None = None, avif: int | None = None) -> Quality:
+    def matching(cls, jpeg: int, webp: int | None = None, avif: int | None = None) -> "Quality":
         """JPEG at `jpeg`; WebP and AVIF as given, else at JPEG's score (EQUAL_QUALITY)."""
         return cls(
             jpeg,

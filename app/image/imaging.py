@@ -11,8 +11,6 @@ Nothing here touches S3 or the environment. The pipeline is, in order:
 5. `encode`          one output format of a sized image (formats.py); `render` is both
 """
 
-from __future__ import annotations
-
 import math
 from collections.abc import Callable
 from typing import NamedTuple

@@ -13,8 +13,6 @@ margin. A baseline JPEG streams (about 10 MB at any size); an AVIF holds about 1
 bytes a pixel (1.45 GB at 100 MP): a flat per-object figure would be wrong both ways.
 """
 
-from __future__ import annotations
-
 import functools
 import threading
 import time
@@ -165,7 +163,7 @@ class MemoryBudget:
             _malloc_trim()
 
     @classmethod
-    def for_lambda(cls, memory_size_mb: str | None) -> MemoryBudget:
+    def for_lambda(cls, memory_size_mb: str | None) -> "MemoryBudget":
         """The budget of a function of `memory_size_mb` (AWS_LAMBDA_FUNCTION_MEMORY_SIZE)."""
         if not memory_size_mb or not memory_size_mb.isdigit():
             return cls(None)

@@ -16,8 +16,6 @@ Everything here is pure Python over bytes libvips has read; a block that does no
 gives nothing (the copy is made without it), never an error.
 """
 
-from __future__ import annotations
-
 import re
 import struct
 from typing import NamedTuple

@@ -8,8 +8,6 @@ that every object can ask it of its store without loading app/renditions/sweep.p
 which only removals need.
 """
 
-from __future__ import annotations
-
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor

@@ -5,8 +5,6 @@ animation is decoded with every frame, stacked. What the decode holds is claimed
 the memory budget (`needed`) before it starts.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -19,14 +17,28 @@ if TYPE_CHECKING:
     from app.image import heic
 
 
-class Opened(NamedTuple):
-    """A source whose header is read and whose pixels are not yet: what `decode` starts from."""
+class Opened:
+    """A source whose header is read and whose pixels are not yet: what `decode` starts from.
 
-    source: pyvips.Source
-    scans: jpegdata.Stream  # what the decoder read of a JPEG's structure
-    heic: heic.Heic | None
-    header: imaging.Header
-    input_bytes: int
+    A plain class, where the other value objects are NamedTuples: a NamedTuple resolves
+    its fields' types as it is defined, and `heic`'s lives in a module only a HEIC loads.
+    """
+
+    __slots__ = ("header", "heic", "input_bytes", "scans", "source")
+
+    def __init__(
+        self,
+        source: pyvips.Source,
+        scans: jpegdata.Stream,  # what the decoder read of a JPEG's structure
+        heic: "heic.Heic | None",
+        header: imaging.Header,
+        input_bytes: int,
+    ) -> None:
+        self.source = source
+        self.scans = scans
+        self.heic = heic
+        self.header = header
+        self.input_bytes = input_bytes
 
 
 def opened(
@@ -55,7 +67,7 @@ def opened(
 
 def _open_heic(
     peeked: heif_brand.Peeked, uri: str, reserve: Callable[[int], None], input_bytes: int
-) -> heic.Heic:
+) -> "heic.Heic":
     """A HEIC photo, all of it read: libvips has no HEVC decoder (see app/image/heic.py).
 
     Refused before its bytes are read where the image has no HEIC support, and its
@@ -78,7 +90,7 @@ def needed(source: Opened, fmts: tuple[str, ...], settings: Settings, uri: str) 
     return estimate
 
 
-def decode(source: Opened, fmts: tuple[str, ...], settings: Settings, uri: str) -> Decoded:
+def decode(source: Opened, fmts: tuple[str, ...], settings: Settings, uri: str) -> "Decoded":
     """The one decode: every frame of a kept animation, else one image (alpha kept
     if any format keeps it; each copy without alpha is flattened on its own); a JPEG
     whose scans leave part of the picture out is refused (BadImage)."""
@@ -113,7 +125,7 @@ class Decoded(NamedTuple):
         """The image, or an animation's first frame."""
         return animation.first_frame(self.image) if self.animated else self.image
 
-    def sized(self, spec: imaging.SizeSpec, crop: str) -> Sized:
+    def sized(self, spec: imaging.SizeSpec, crop: str) -> "Sized":
         """The image made to `spec`; an animation's first frame too, for still formats."""
         if not self.animated:
             return Sized(imaging.sized(self.image, self.header, spec, crop), None)

@@ -20,8 +20,6 @@ a later event's; up to date). What the copies' HEADs saw is what the writes repl
 is written again last: a manifest is only ever beside the finished set it lists.
 """
 
-from __future__ import annotations
-
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -144,6 +142,16 @@ def _refuse_foreign(ref: ObjectRef, settings: Settings) -> None:
         raise PermanentError(f"{ref.uri} refused: {foreign}")
 
 
+class _Seen:
+    """What one attempt learnt on its way, for its last steps and its failure path."""
+
+    __slots__ = ("copies", "out_bucket")
+
+    def __init__(self) -> None:
+        self.out_bucket: str | None = None  # once the HEAD found the current version
+        self.copies: dict[str, dict[str, str] | None] = {}  # key -> metadata
+
+
 class _Job(NamedTuple):
     """What every step of one object reads: the object, its profile's settings, the store,
     the deadline, and the profiles to choose from."""
@@ -163,16 +171,6 @@ class _Job(NamedTuple):
                 f"stopped before {step}: {self.ref.uri} ran out of time before the Lambda "
                 "deadline; left for a retry"
             )
-
-
-class _Seen:
-    """What one attempt learnt on its way, for its last steps and its failure path."""
-
-    __slots__ = ("copies", "out_bucket")
-
-    def __init__(self) -> None:
-        self.out_bucket: str | None = None  # once the HEAD found the current version
-        self.copies: dict[str, dict[str, str] | None] = {}  # key -> metadata
 
 
 class _Known(NamedTuple):
@@ -242,7 +240,7 @@ def _check(job: _Job) -> str:
 
 
 def _head(
-    job: _Job, out_bucket: str, clock: _Clock, details: dict[str, Any]
+    job: _Job, out_bucket: str, clock: "_Clock", details: dict[str, Any]
 ) -> tuple[_Job, _Known]:
     """HEAD the object; refuse a replaced version, a copy of ours or too many bytes; take
     the profile its metadata names, if any; skip it if its copies are up to date by the
@@ -269,7 +267,7 @@ def _head(
 
 
 def _fetch(
-    job: _Job, known: _Known, budget: MemoryBudget, held: ExitStack, clock: _Clock
+    job: _Job, known: _Known, budget: MemoryBudget, held: ExitStack, clock: "_Clock"
 ) -> _Fetched:
     """GET the object and decode it once; the download is read to its end and closed.
 
@@ -296,7 +294,7 @@ def _decode(
     download: Download,
     budget: MemoryBudget,
     held: ExitStack,
-    clock: _Clock,
+    clock: "_Clock",
 ) -> _Fetched:
     """The header; the copies checked again if it tells another format than the guess;
     then the one decode, under the object's share of the memory budget, kept in `held`."""
@@ -343,7 +341,7 @@ def _network_first(download: Download) -> Iterator[None]:
 
 
 def _write_copies(
-    job: _Job, known: _Known, fetched: _Fetched, metadata: dict[str, str], clock: _Clock
+    job: _Job, known: _Known, fetched: _Fetched, metadata: dict[str, str], clock: "_Clock"
 ) -> tuple[Output, ...]:
     """Every copy, in parallel (app/renditions/copies.py), none started after the deadline."""
     written = copies.write(
@@ -380,7 +378,7 @@ def _write_manifest(
     fetched: _Fetched,
     outputs: tuple[Output, ...],
     metadata: dict[str, str],
-    clock: _Clock,
+    clock: "_Clock",
 ) -> None:
     """The manifest (none with MANIFEST=off), last: it is only ever there beside its copies."""
     ref, header = job.ref, fetched.image.header

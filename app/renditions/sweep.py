@@ -23,8 +23,6 @@ most events remove none, and a cold start does not load it.
   only once every copy has; a retry after a failure half-way finds the same keys.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
