@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,21 +27,35 @@ PYCACHE = ROOT / "bench" / "results" / "pycache"
 ROUNDS = 25  # cold starts vary by tens of ms from run to run here
 COLD_START_TARGET = 1.15  # issue 17: the handler's import and init, over the bare imports
 COMMAND_START_TARGET = 1.5  # issue 24: `image-resizer resize`'s start-up, over `import pyvips`
+# One run under callgrind takes 5-20 s here (20-60x its CPU); this bounds a stuck one.
+VALGRIND_TIMEOUT_S = 300
+# The C function behind `sys.call_tracing`: callgrind dumps its counts as it enters and
+# leaves it, so that a run's instructions within that one call come apart (`_instructions`).
+SPAN = "sys_call_tracing"
+
+
+def _timed(body: str) -> str:
+    """A script that runs `body` and prints its wall and CPU milliseconds."""
+    return (
+        "import time; start, cpu = time.perf_counter(), time.process_time()\n"
+        f"{body}\n"
+        "print((time.perf_counter() - start) * 1000, (time.process_time() - cpu) * 1000)\n"
+    )
+
+
+def _counted(body: str) -> str:
+    """A script that runs `body` within `sys.call_tracing` (no tracer is set: it only
+    marks the span), for callgrind to count that span alone (`_instructions`)."""
+    return f"import sys\ndef measured():\n{textwrap.indent(body, '    ')}\nsys.call_tracing(measured, ())\n"
+
 
 # The unavoidable part of a cold start, and the handler's whole import and initialisation.
 # Each prints its wall and CPU milliseconds (CPU: the other sessions of a shared machine
-# stretch wall time, not this process's CPU).
-BARE = """
-import time; start, cpu = time.perf_counter(), time.process_time()
-import boto3, pyvips
-boto3.client("s3")
-print((time.perf_counter() - start) * 1000, (time.process_time() - cpu) * 1000)
-"""
-HANDLER = """
-import time; start, cpu = time.perf_counter(), time.process_time()
-import app.handler
-print((time.perf_counter() - start) * 1000, (time.process_time() - cpu) * 1000)
-"""
+# stretch wall time, not this process's CPU); the same bodies are counted in instructions.
+BARE_BODY = 'import boto3, pyvips\nboto3.client("s3")'
+HANDLER_BODY = "import app.handler"
+BARE = _timed(BARE_BODY)
+HANDLER = _timed(HANDLER_BODY)
 
 # The real command, run as `image-resizer resize FILE --out DIR` runs it, with only the
 # per-object work timed (`pipeline.process`, looked up as the command calls it): what the
@@ -64,6 +80,20 @@ def timed(*args, **kwargs):
 pipeline.process = timed
 status = app.__main__.main(["resize", sys.argv[1], "--out", sys.argv[2]])
 print(json.dumps({"status": status, "work": spent}))
+"""
+# The same command, its per-object work called within `sys.call_tracing` so that callgrind
+# counts that work's instructions apart (`_instructions`); it prints the calls' number.
+COMMAND_COUNTED = """
+import json, sys
+import app.__main__
+from app.renditions import pipeline
+process, calls = pipeline.process, []
+def counted(*args, **kwargs):
+    calls.append(1)
+    return sys.call_tracing(lambda: process(*args, **kwargs), ())
+pipeline.process = counted
+status = app.__main__.main(["resize", sys.argv[1], "--out", sys.argv[2]])
+print(json.dumps({"status": status, "work": len(calls)}))
 """
 
 # Lambda prices as AWS publishes them for us-east-1 (USD); check your region's.
@@ -124,7 +154,12 @@ def run_all(report: dict[str, Any]) -> Iterator[str]:
 def cold_start(env: dict[str, str], report: dict[str, Any], rounds: int = ROUNDS) -> str:
     """Issue 17's cold-start target: `import app.handler` against `import boto3, pyvips`
     and one S3 client, each in a fresh interpreter, interleaved, `rounds` rounds, medians;
-    the bytecode cached as the image has it (`compiled`). Then the runtime's first reply."""
+    the bytecode cached as the image has it (`compiled`). Then the runtime's first reply.
+
+    With valgrind on PATH, each import is also counted in instructions, once (the count
+    barely moves between runs, where the machine's speed drifts): the same span the CPU
+    time covers, as the run within `sys.call_tracing` (`_counted`).
+    """
     env = compiled(env)
     for code in (BARE, HANDLER):  # untimed: caches the bytecode
         _python_ms(code, env)
@@ -141,7 +176,15 @@ def cold_start(env: dict[str, str], report: dict[str, Any], rounds: int = ROUNDS
             start = time.perf_counter()
             emulator.invoke(json.dumps({"Event": "s3:TestEvent", "Service": "Amazon S3"}).encode())
             runtime.append((time.perf_counter() - start) * 1000)
-    result = {
+    counts = _count(
+        {
+            "bare_imports": ([sys.executable, "-c", _counted(BARE_BODY)], True),
+            "handler_init": ([sys.executable, "-c", _counted(HANDLER_BODY)], True),
+        },
+        env,
+        ROOT,
+    )
+    result: dict[str, Any] = {
         "rounds": rounds,
         "bare_imports_ms": statistics.median(w for w, _ in bare),
         "bare_imports_cpu_ms": statistics.median(c for _, c in bare),
@@ -158,6 +201,21 @@ def cold_start(env: dict[str, str], report: dict[str, Any], rounds: int = ROUNDS
         "paired_ratio_cpu": _paired([c for _, c in handler], [c for _, c in bare]),
         "target": COLD_START_TARGET,
     }
+    if isinstance(counts, str):
+        result["instructions_not_measured"] = counts
+        instructions = f"| instructions: not measured ({counts}) | | |"
+    else:
+        bare_count, handler_count = counts["bare_imports"][0], counts["handler_init"][0]
+        result |= {
+            "bare_imports_instructions": bare_count,
+            "handler_init_instructions": handler_count,
+            "instructions_ratio": handler_count / bare_count,
+        }
+        instructions = (
+            f"| instructions, one run each: {handler_count / 1e6:.0f} M / "
+            f"{bare_count / 1e6:.0f} M (<= {COLD_START_TARGET}) "
+            f"| | {_verdict(result['instructions_ratio'], COLD_START_TARGET)} |"
+        )
     report["cold_start"] = result
 
     def verdict(ratio: float) -> str:
@@ -171,7 +229,8 @@ def cold_start(env: dict[str, str], report: dict[str, Any], rounds: int = ROUNDS
             "them, the Dockerfile compiles app/. Target (issue 17): the handler within "
             f"{COLD_START_TARGET}x of the unavoidable imports. The paired ratio holds each "
             "round against its own peer, so the machine's speed drifting between rounds "
-            "moves it less.",
+            "moves it less. Instructions (valgrind's callgrind, the same spans, one run "
+            "each) do not drift at all: their ratio sits in the CPU column.",
             "",
             "| what | wall ms | CPU ms |",
             "|---|---:|---:|",
@@ -182,6 +241,7 @@ def cold_start(env: dict[str, str], report: dict[str, Any], rounds: int = ROUNDS
             f"| handler / unavoidable (<= {COLD_START_TARGET}) | {verdict(wall)} | {verdict(cpu)} |",
             "| the same, paired: the median of the rounds' own ratios "
             f"| {verdict(result['paired_ratio_wall'])} | {verdict(result['paired_ratio_cpu'])} |",
+            instructions,
             "| start awslambdaric through the emulator to the first response "
             f"| {result['runtime_first_response_ms']:.0f} | |",
         ]
@@ -197,6 +257,14 @@ def command_start(env: dict[str, str], report: dict[str, Any], rounds: int = ROU
     and exit included), wall around it. The real command resizes a 16x16 JPEG; a second
     run of the same command times its per-object work (`COMMAND_WORK`); the start-up is
     the first's CPU less the second's work, round by round.
+
+    With valgrind on PATH, the peer, the real command and its work are also counted in
+    instructions, one run each once the bytecode is cached (the count barely moves between
+    runs); the start-up is again the whole less the work. The work is counted in the same
+    command run with its one `pipeline.process` call made through `sys.call_tracing`
+    (`COMMAND_COUNTED`), whose entry and exit callgrind marks, so that the count between
+    them is that object's work in every thread, libvips' workers included, exactly the
+    span the CPU timing takes and nothing else.
     """
     env = compiled(env)
     command = Path(sys.executable).with_name("image-resizer")
@@ -236,6 +304,25 @@ def command_start(env: dict[str, str], report: dict[str, Any], rounds: int = ROU
             help_.append(run(str(command), "--help")[:2])
             whole.append(resize(f"{folder}/resize-{i}"))
             per_object.append(work(f"{folder}/work-{i}"))
+        counts = _count(
+            {
+                "import_pyvips": (list(peer_argv), False),
+                "resize": (
+                    [str(command), "resize", str(tiny), "--out", f"{folder}/count-resize"],
+                    False,
+                ),
+                "work": (
+                    [sys.executable, "-c", COMMAND_COUNTED, str(tiny), f"{folder}/count-work"],
+                    True,
+                ),
+            },
+            env,
+            folder,
+        )
+    if not isinstance(counts, str):
+        done = json.loads(counts["work"][1].splitlines()[-1])
+        if f"{tiny}: processed" not in counts["resize"][1] or done != {"status": 0, "work": 1}:
+            counts = f"under valgrind, the command did not process {tiny.name} once ({done})"
     startup = [(r - w, rc - wc) for (r, rc), (w, wc, _) in zip(whole, per_object, strict=True)]
     result: dict[str, Any] = {
         "rounds": rounds,
@@ -257,6 +344,25 @@ def command_start(env: dict[str, str], report: dict[str, Any], rounds: int = ROU
             result[f"{prefix}ratio_{unit}"] = statistics.median(mine) / statistics.median(peers)
             result[f"{prefix}paired_ratio_{unit}"] = _paired(mine, peers)
     result["startup_inside_cpu_ms"] = statistics.median(before for *_, before in per_object)
+    if isinstance(counts, str):
+        result["instructions_not_measured"] = counts
+        instructions = f"| instructions: not measured ({counts}) | | |"
+    else:
+        for key, (count, _) in counts.items():
+            result[f"{key}_instructions"] = count
+        result["startup_instructions"] = counts["resize"][0] - counts["work"][0]
+        result["instructions_ratio"] = (
+            result["startup_instructions"] / result["import_pyvips_instructions"]
+        )
+        instructions = (
+            "| instructions, one run each: the start-up "
+            f"{result['startup_instructions'] / 1e6:.0f} M (whole "
+            f"{result['resize_instructions'] / 1e6:.0f} M less the work "
+            f"{result['work_instructions'] / 1e6:.0f} M) / import pyvips "
+            f"{result['import_pyvips_instructions'] / 1e6:.0f} M "
+            f"(<= {COMMAND_START_TARGET}) | | "
+            f"{_verdict(result['instructions_ratio'], COMMAND_START_TARGET)} |"
+        )
     report["command_start"] = result
 
     def cells(key: str) -> str:
@@ -280,7 +386,9 @@ def command_start(env: dict[str, str], report: dict[str, Any], rounds: int = ROU
             "resize FILE --out DIR` spends before and after its one object's work: the "
             "command's CPU on a 16x16 JPEG, less that object's work (`pipeline.process`) "
             "timed within the same command run again, round by round. Target (issue 24): "
-            f"within {COMMAND_START_TARGET}x of importing pyvips alone.",
+            f"within {COMMAND_START_TARGET}x of importing pyvips alone. Instructions "
+            "(valgrind's callgrind, one run each, the start-up again the whole less the "
+            "work) do not drift with the machine's speed: their ratio sits in the CPU column.",
             "",
             "| what | wall ms | CPU ms |",
             "|---|---:|---:|",
@@ -294,6 +402,7 @@ def command_start(env: dict[str, str], report: dict[str, Any], rounds: int = ROU
             f"| start-up / import pyvips (<= {COMMAND_START_TARGET}) | {verdicts('ratio')} |",
             "| the same, paired: the median of the rounds' own ratios "
             f"| {verdicts('paired_ratio')} |",
+            instructions,
             f"| `--help` / import pyvips | {ratios('help_ratio')} |",
             f"| the same, paired | {ratios('help_paired_ratio')} |",
         ]
@@ -514,3 +623,69 @@ def _paired(mine: list[float], peers: list[float]) -> float:
 
 def _verdict(ratio: float, target: float) -> str:
     return f"{ratio:.2f}x {'✓' if ratio <= target else '✗'}"
+
+
+def _count(
+    runs: dict[str, tuple[list[str], bool]], env: dict[str, str], cwd: str | Path
+) -> dict[str, tuple[int, str]] | str:
+    """Each run's instructions and stdout (`_instructions`), one run each: the count
+    moves by well under 1% between runs, where CPU time drifts by 15%. Or, as one line,
+    why they were not measured (valgrind absent, failed or too slow)."""
+    valgrind = shutil.which("valgrind", path=env.get("PATH"))
+    if valgrind is None:
+        return "valgrind is not on PATH"
+    try:
+        return {
+            name: _instructions(valgrind, argv, env, cwd, span=span)
+            for name, (argv, span) in runs.items()
+        }
+    except subprocess.TimeoutExpired:
+        return f"a run under valgrind took over {VALGRIND_TIMEOUT_S} s"
+    except subprocess.CalledProcessError as error:
+        last = error.stderr.strip().splitlines()[-1:] or ["no detail"]
+        return f"a run under valgrind exited with status {error.returncode}: {last[0]}"
+    except ValueError as error:
+        return str(error)
+
+
+def _instructions(
+    valgrind: str, argv: list[str], env: dict[str, str], cwd: str | Path, *, span: bool
+) -> tuple[int, str]:
+    """(Instructions, stdout) of one run of `argv` under callgrind, every thread's: the
+    whole process's, or with `span` only those within its one `sys.call_tracing` call
+    (`SPAN`), which callgrind's dumps on entering and leaving it set apart. Its files go
+    to a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="callgrind-") as folder:
+        marks = [f"--dump-before={SPAN}", f"--dump-after={SPAN}"] if span else []
+        out = subprocess.run(
+            [
+                valgrind,
+                "--tool=callgrind",
+                f"--callgrind-out-file={folder}/callgrind.%p",
+                "--dump-instr=no",
+                *marks,
+                *argv,
+            ],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            check=True,
+            text=True,
+            timeout=VALGRIND_TIMEOUT_S,
+        )
+        parts: dict[int, int] = {}
+        for dump in Path(folder).iterdir():
+            fields = dict(
+                line.split(": ", 1)
+                for line in dump.read_text(errors="replace").splitlines()
+                if line.startswith(("part: ", "summary: "))
+            )
+            parts[int(fields.get("part", "1"))] = int(fields["summary"])
+    if not span:
+        return sum(parts.values()), out.stdout
+    if len(parts) != 3:  # before the call, within it, after it
+        raise ValueError(
+            f"callgrind could not set apart the one {SPAN} call ({len(parts)} parts, not 3):"
+            " is this Python's symbol table stripped?"
+        )
+    return parts[2], out.stdout
