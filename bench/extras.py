@@ -634,18 +634,18 @@ def _count(
     valgrind = shutil.which("valgrind", path=env.get("PATH"))
     if valgrind is None:
         return "valgrind is not on PATH"
-    try:
-        return {
-            name: _instructions(valgrind, argv, env, cwd, span=span)
-            for name, (argv, span) in runs.items()
-        }
-    except subprocess.TimeoutExpired:
-        return f"a run under valgrind took over {VALGRIND_TIMEOUT_S} s"
-    except subprocess.CalledProcessError as error:
-        last = error.stderr.strip().splitlines()[-1:] or ["no detail"]
-        return f"a run under valgrind exited with status {error.returncode}: {last[0]}"
-    except ValueError as error:
-        return str(error)
+    counts = {}
+    for name, (argv, span) in runs.items():
+        try:
+            counts[name] = _instructions(valgrind, argv, env, cwd, span=span)
+        except subprocess.TimeoutExpired:
+            return f"{name} under valgrind took over {VALGRIND_TIMEOUT_S} s"
+        except subprocess.CalledProcessError as error:
+            last = error.stderr.strip().splitlines()[-1:] or ["no detail"]
+            return f"{name} under valgrind exited with status {error.returncode}: {last[0]}"
+        except ValueError as error:
+            return f"{name}: {error}"
+    return counts
 
 
 def _instructions(
@@ -661,6 +661,7 @@ def _instructions(
             [
                 valgrind,
                 "--tool=callgrind",
+                "--quiet",  # so that stderr is the run's own
                 f"--callgrind-out-file={folder}/callgrind.%p",
                 "--dump-instr=no",
                 *marks,
@@ -685,7 +686,7 @@ def _instructions(
         return sum(parts.values()), out.stdout
     if len(parts) != 3:  # before the call, within it, after it
         raise ValueError(
-            f"callgrind could not set apart the one {SPAN} call ({len(parts)} parts, not 3):"
-            " is this Python's symbol table stripped?"
+            f"callgrind wrote {len(parts)} part(s), not 3 (before, within and after the one "
+            f"{SPAN} call): is this Python's symbol table stripped?"
         )
     return parts[2], out.stdout

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -348,12 +350,13 @@ def test_formats_benchmark_reports_the_curve_equal_quality_and_the_whole_set(
     assert "The whole set in <= 2.0x JPEG alone's CPU" in report
 
 
-def test_cold_start_reports_the_paired_ratio_beside_the_ratio_of_medians() -> None:
+def test_cold_start_reports_the_paired_ratio_beside_the_ratio_of_medians(tmp_path: Path) -> None:
     from bench import extras
 
     report: dict[str, dict[str, float]] = {}
+    without_valgrind = {**extras.environment(), "PATH": str(tmp_path)}  # an empty folder
 
-    markdown = extras.cold_start(extras.environment(), report, rounds=2)
+    markdown = extras.cold_start(without_valgrind, report, rounds=2)
 
     result = report["cold_start"]
     assert {
@@ -370,3 +373,27 @@ def test_cold_start_reports_the_paired_ratio_beside_the_ratio_of_medians() -> No
     assert result["rounds"] == 2 and result["target"] == extras.COLD_START_TARGET
     assert result["paired_ratio_wall"] > 0 and result["paired_ratio_cpu"] > 0
     assert "| the same, paired: the median of the rounds' own ratios |" in markdown
+    # Without valgrind, one line says the instructions were not measured, and why.
+    assert result["instructions_not_measured"] == "valgrind is not on PATH"
+    assert "instructions_ratio" not in result
+    assert "\n| instructions: not measured (valgrind is not on PATH) | | |\n" in markdown
+
+
+def test_cold_start_counts_both_imports_in_instructions_under_valgrind() -> None:
+    from bench import extras
+
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not on PATH (apt-get install valgrind)")
+    report: dict[str, dict[str, float]] = {}
+
+    markdown = extras.cold_start(extras.environment(), report, rounds=1)
+
+    result = report["cold_start"]
+    assert "instructions_not_measured" not in result
+    assert result["bare_imports_instructions"] > 0 and result["handler_init_instructions"] > 0
+    assert result["instructions_ratio"] == (
+        result["handler_init_instructions"] / result["bare_imports_instructions"]
+    )
+    [row] = [line for line in markdown.splitlines() if line.startswith("| instructions, ")]
+    assert f"(<= {extras.COLD_START_TARGET}) | | " in row
+    assert re.search(r"\| \d+\.\d\dx [✓✗] \|$", row)
