@@ -628,9 +628,9 @@ def _verdict(ratio: float, target: float) -> str:
 def _count(
     runs: dict[str, tuple[list[str], bool]], env: dict[str, str], cwd: str | Path
 ) -> dict[str, tuple[int, str]] | str:
-    """Each run's instructions and stdout (`_instructions`), one run each: the count
-    moves by well under 1% between runs, where CPU time drifts by 15%. Or, as one line,
-    why they were not measured (valgrind absent, failed or too slow)."""
+    """Each run's instructions and stdout (`_instructions`), one run each: a count moves
+    by 0.2% or less between runs here (a 16x16 JPEG's work by 1%), where CPU time drifts
+    by 15%. Or, as one line, why they were not measured (valgrind absent, failed or slow)."""
     valgrind = shutil.which("valgrind", path=env.get("PATH"))
     if valgrind is None:
         return "valgrind is not on PATH"
