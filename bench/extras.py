@@ -46,7 +46,12 @@ def _timed(body: str) -> str:
 def _counted(body: str) -> str:
     """A script that runs `body` within `sys.call_tracing` (no tracer is set: it only
     marks the span), for callgrind to count that span alone (`_instructions`)."""
-    return f"import sys\ndef measured():\n{textwrap.indent(body, '    ')}\nsys.call_tracing(measured, ())\n"
+    return (
+        "import sys\n"
+        "def measured():\n"
+        f"{textwrap.indent(body, '    ')}\n"
+        "sys.call_tracing(measured, ())\n"
+    )
 
 
 # The unavoidable part of a cold start, and the handler's whole import and initialisation.
