@@ -165,15 +165,25 @@ def map_until(
     `until` (a `time.monotonic()` value). Threads still busy then are left behind.
 
     `unstarted(item, error)` for an item whose thread could not be started (the process
-    is out of threads or memory): that item fails alone, the others run.
+    is out of threads or memory): that item fails alone, the others run. The pool has
+    queued such an item before it found no thread for it; a thread that comes free later
+    passes it over, so that no item reported unstarted runs behind the report.
     """
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     futures: list[Future[R] | RuntimeError] = []
+    abandoned: set[int] = set()
+
+    def run(index: int, item: T) -> R:
+        if index in abandoned:  # its future was never handed out: nothing reads this
+            raise RuntimeError("passed over: reported unstarted")
+        return fn(item)
+
     try:
-        for item in items:
+        for index, item in enumerate(items):
             try:
-                futures.append(pool.submit(fn, item))
+                futures.append(pool.submit(run, index, item))
             except RuntimeError as error:  # "can't start new thread"
+                abandoned.add(index)
                 futures.append(error)
         running = [f for f in futures if isinstance(f, Future)]
         done, _ = wait(running, timeout=max(0.0, until - time.monotonic()))

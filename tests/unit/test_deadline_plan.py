@@ -114,15 +114,17 @@ def _unstarted(n: int, error: RuntimeError) -> str:
 
 
 def test_map_until_fails_alone_an_item_whose_thread_cannot_start(monkeypatch):
-    # The second thread the pool asks for cannot start (a process out of threads):
-    # that item fails alone; the first thread still does the others.
-    started = []
+    # No thread after the first can start (a process out of threads): the items that
+    # asked for one fail alone, and are not run behind the report by the first thread.
+    started, refused, ran = [], [], []
     gate = threading.Event()
     real_start = threading.Thread.start
 
     def start(thread: threading.Thread) -> None:
         if started:
-            gate.set()  # the first thread may go on now
+            refused.append(thread)
+            if len(refused) == 2:
+                gate.set()  # the first thread may go on once both were refused
             raise RuntimeError("can't start new thread")
         started.append(thread)
         real_start(thread)
@@ -130,7 +132,8 @@ def test_map_until_fails_alone_an_item_whose_thread_cannot_start(monkeypatch):
     monkeypatch.setattr(threading.Thread, "start", start)
 
     def work(n: int) -> str:
-        gate.wait(5)  # holds the first thread, so the pool asks for a second
+        gate.wait(5)  # holds the first thread, so the pool asks for a thread per item
+        ran.append(n)
         return f"done {n}"
 
     def unstarted(n: int, error: RuntimeError) -> str:
@@ -142,3 +145,5 @@ def test_map_until_fails_alone_an_item_whose_thread_cannot_start(monkeypatch):
         "unstarted 2: can't start new thread",
         "unstarted 3: can't start new thread",
     ]
+    started[0].join(5)  # the first thread has taken every queued item by now
+    assert ran == [1]
