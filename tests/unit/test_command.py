@@ -39,19 +39,24 @@ def _elsewhere() -> dict[str, str]:
     return env
 
 
-def test_the_command_resizes_a_photo_from_another_folder(tmp_path: Path) -> None:
-    assert COMMAND.is_file(), f"{COMMAND} is missing: scripts/setup.sh installs it"
-    (tmp_path / "photo.jpg").write_bytes(images.with_orientation(8, 1200, 900))
-
-    done = subprocess.run(
-        [str(COMMAND), "resize", "photo.jpg", "--out", "o"],
-        cwd=tmp_path,
+def _run(argv: list[str], folder: Path) -> subprocess.CompletedProcess[str]:
+    """`argv` run from `folder`, found by the install alone (`_elsewhere`)."""
+    return subprocess.run(
+        argv,
+        cwd=folder,
         env=_elsewhere(),
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def test_the_command_resizes_a_photo_from_another_folder(tmp_path: Path) -> None:
+    assert COMMAND.is_file(), f"{COMMAND} is missing: scripts/setup.sh installs it"
+    (tmp_path / "photo.jpg").write_bytes(images.with_orientation(8, 1200, 900))
+
+    done = _run([str(COMMAND), "resize", "photo.jpg", "--out", "o"], tmp_path)
 
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
@@ -70,24 +75,14 @@ def test_the_command_resizes_a_photo_from_another_folder(tmp_path: Path) -> None
 def test_the_command_checks_the_configuration_beside_app_from_another_folder(
     tmp_path: Path,
 ) -> None:
-    done = subprocess.run(
-        [str(COMMAND), "check", "--json"],
-        cwd=tmp_path,
-        env=_elsewhere(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _run([str(COMMAND), "check", "--json"], tmp_path)
 
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["config_file"] == str(ROOT / "renditions.toml")
 
 
 def test_help_names_the_command_as_typed(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [str(COMMAND), "--help"], cwd=tmp_path, env=_elsewhere(), capture_output=True, text=True
-    )
+    done = _run([str(COMMAND), "--help"], tmp_path)
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: image-resizer [-h] {resize,check}")
@@ -108,15 +103,7 @@ def _after_a_resize(tmp_path: Path, what: str) -> list[str]:
         "status = main(['resize', 'photo.jpg', '--out', 'o'])\n"
         f"print(json.dumps([status, {what}]))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=tmp_path,
-        env=_elsewhere(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _run([sys.executable, "-c", probe], tmp_path)
     assert done.returncode == 0, done.stderr
     status, found = json.loads(done.stdout.splitlines()[-1])
     assert status == 0, done.stdout
