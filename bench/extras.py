@@ -109,7 +109,7 @@ MEMORY_SIZES = (1024, 1769, 3008)
 # One GET stream from Lambda runs at tens of MB/s; this stands for it (not measured here).
 PACED_MB_S = 50
 PACED = f"paced to {PACED_MB_S} MB/s"
-WITH_MANIFEST = "project + manifest (default), 1 core"  # as bench/__main__.py names it  # the end-to-end run that stands for Lambda's S3
+WITH_MANIFEST = "project + manifest (default), 1 core"  # bench/__main__.py names it so: the end-to-end run that stands for Lambda's S3
 
 
 def compiled(env: dict[str, str]) -> dict[str, str]:
