@@ -17,9 +17,10 @@ and these two placeholders are how a template tells such sources apart.
 
 from __future__ import annotations
 
-import hashlib
 from string import Formatter
 from urllib.parse import quote
+
+from app.digest import sha256
 
 PLACEHOLDERS = ("prefix", "dir", "stem", "width", "ext", "source_ext", "bucket")
 
@@ -102,7 +103,7 @@ def source_fields(
 def digest_fields(source_key: str) -> dict[str, str]:
     """What stands in for {dir}, {stem} and {source_ext} when the key made of them would
     not do (the digest is of the whole key, extension included)."""
-    digest = "~" + hashlib.sha256(source_key.encode()).hexdigest()[:32]
+    digest = "~" + sha256(source_key.encode()).hexdigest()[:32]
     return {"dir": "", "stem": digest, "source_ext": ""}
 
 
@@ -206,14 +207,14 @@ def source_marker(source_key: str) -> str:
     """The value of MARKER on every copy of `source_key`: how its copies are told apart."""
     source = quote(source_key, safe="/")
     if len(source) > MAX_SOURCE_VALUE:
-        source = "sha256:" + hashlib.sha256(source_key.encode()).hexdigest()
+        source = "sha256:" + sha256(source_key.encode()).hexdigest()
     return source
 
 
 def _bounded(value: str, limit: int) -> str:
     if len(value) <= limit and value.isascii():
         return value
-    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+    return "sha256:" + sha256(value.encode()).hexdigest()
 
 
 def metadata_bytes(metadata: dict[str, str]) -> int:

@@ -20,7 +20,6 @@ environment's configuration. Every problem of the file and of every profile is
 collected and raised as one ConfigError.
 """
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from app import digest
 from app.config import renditions_file
 from app.config import settings as config
 from app.config.renditions_file import DEFAULT, DEFAULT_FILE, ENV_FILE, GLOBAL, Rule, file_key
@@ -135,7 +135,7 @@ def load(environ: Mapping[str, str], file: Path | None = None) -> Configuration:
     problems.extend(
         renditions_file.rule_problems(rules, str(read.path), source_prefix, [DEFAULT, *tables])
     )
-    sha256 = hashlib.sha256(read.data).hexdigest() if read.path is not None else None
+    sha256 = digest.sha256(read.data).hexdigest() if read.path is not None else None
     problems.extend(_deployed_problems(environ.get(DEPLOYED_SHA256, "").strip(), read.path, sha256))
     if problems:
         raise ConfigError(problems)

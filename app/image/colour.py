@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import bisect
 import functools
-import hashlib
 import struct
 import threading
 from collections.abc import Callable
 
 import pyvips
+
+from app.digest import sha256_digest
 
 Curve = Callable[[float], float]
 Matrix = tuple[tuple[float, float, float], ...]  # rows X, Y, Z; columns r, g, b
@@ -41,7 +42,7 @@ def is_srgb(profile: bytes) -> bool:
     data = bytes(profile)
     # Keyed on a digest: a profile can be megabytes (LUT profiles up to ~16 MB), and the
     # cache holds only the answers, not 32 such profiles.
-    digest = hashlib.sha256(data).digest()
+    digest = sha256_digest(data)
     with _SEEN_LOCK:
         known = _SEEN.get(digest)
     if known is None:

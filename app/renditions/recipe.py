@@ -15,9 +15,8 @@ of the profile that made it.
 
 from __future__ import annotations
 
-import hashlib
-
 from app.config.settings import Settings
+from app.digest import sha256
 from app.image import formats
 
 # Raise when a change of the code makes different copies from the same settings.
@@ -41,4 +40,4 @@ def tag(settings: Settings) -> str:
         formats.WEBP_EFFORT,
         formats.AVIF_EFFORT,
     )
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
+    return sha256(repr(parts).encode()).hexdigest()[:12]
