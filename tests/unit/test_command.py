@@ -29,6 +29,9 @@ NOT_FOR_LOCAL_FILES = {
     "pillow_heif": "only a HEIC file needs it",
     "dataclasses": "value objects are NamedTuples (docs/development.md), defined cheaply",
     "inspect": "nothing asks a runtime-checkable protocol (copies.removes looks up methods)",
+    "hashlib": "SHA-256 of short texts comes from CPython's built-in _sha2 (app/digest.py)",
+    "_hashlib": "OpenSSL's hashes: only a colour profile over 256 KB needs them",
+    "base64": "the manifest's ThumbHash is encoded by binascii",
 }
 
 

@@ -14,9 +14,9 @@ import pytest
 APP = Path(__file__).resolve().parents[2] / "app"
 
 # The layers, top to bottom. A module may import its own layer and those listed for it.
-BASE = {"app.model", "app.errors", "app.naming", "app.events"}
+BASE = {"app.model", "app.errors", "app.naming", "app.events", "app.digest"}
 ALLOWED = {
-    # value objects, the exception tree, key templates, event shapes: used by all above
+    # value objects, the exception tree, key templates, event shapes, SHA-256: used by all above
     "base": {"base"},
     # pure pixel work: nothing of S3, configuration or one object's bookkeeping
     "app.image": {"app.image", "base"},

@@ -169,6 +169,35 @@ def test_the_manifest_document() -> None:
     assert ratio == 7 / 5  # 3:2, as close as 7 terms along the width can say
 
 
+@pytest.mark.parametrize(
+    "image",
+    [
+        solid((200, 30, 90), 900, 600),
+        solid((10, 200, 10), 60, 40).bandjoin_const([128]),  # with alpha: a longer hash
+        images.upright(1234, 800),
+        images.upright(150, 1000),
+    ],
+    ids=["solid", "alpha", "landscape", "portrait"],
+)
+def test_the_thumbhash_field_is_base64s_text(
+    image: pyvips.Image, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[bytes] = []  # the very bytes the manifest encodes (a flat image's hash varies)
+    encode = thumbhash.encode
+
+    def recorded(small: pyvips.Image) -> bytes:
+        made.append(encode(small))
+        return made[-1]
+
+    monkeypatch.setattr(thumbhash, "encode", recorded)
+    ref, outputs = ObjectRef("photos", "cat.jpg"), (Output("o.jpg", 3, 2, 9, "image/jpeg", "sRGB"),)
+
+    document = json.loads(manifest.build(ref, '"e"', (image.width, image.height), outputs, image))
+
+    assert len(made) == 1
+    assert document["thumbhash"] == base64.b64encode(made[0]).decode()
+
+
 def test_manifest_settings() -> None:
     assert config.load({}).manifest_template == "{prefix}{dir}{stem}.json"
     assert config.load({"MANIFEST": "off"}).manifest_template is None
