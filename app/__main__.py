@@ -21,8 +21,8 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
 if TYPE_CHECKING:
     from app.config.profiles import Configuration
     from app.localfiles import LocalStore

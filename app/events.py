@@ -26,17 +26,25 @@ others, which run. Only an event whose reply could not name what failed (no shap
 known, a Batch Operations event without its invocation or task id) is refused whole.
 """
 
+from __future__ import annotations
+
 import json
-from typing import Any, Literal, NamedTuple
 from urllib.parse import unquote_plus
 
 from app.errors import EventError
-from app.model import Action, ObjectRef
+from app.model import ObjectRef
+from app.record import Record
 
-Source = Literal["s3", "sns", "sqs", "eventbridge", "batch", "test"]
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
+    from app.model import Action
+
+    Source = Literal["s3", "sns", "sqs", "eventbridge", "batch", "test"]
 
 
-class Message(NamedTuple):
+class Message(Record):
     """Objects that succeed or fail together in the reply; `id` names the message or task."""
 
     id: str | None
@@ -45,7 +53,7 @@ class Message(NamedTuple):
     errors: tuple[str, ...] = ()  # why records of it are unreadable: permanent failures
 
 
-class ParsedEvent(NamedTuple):
+class ParsedEvent(Record):
     """What an invocation asks for, and what its reply must look like."""
 
     source: Source

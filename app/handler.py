@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
@@ -29,7 +28,10 @@ from app.image.memory import MemoryBudget
 from app.model import ObjectRef, Outcome
 from app.renditions import copies, pipeline
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
 if TYPE_CHECKING:
+    from typing import Any
+
     from app.aws.notify import Publisher
 
 configuration = profiles.load(os.environ)

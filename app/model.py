@@ -1,14 +1,22 @@
 """Value objects that travel between the steps: what to process and how it ended."""
 
+from __future__ import annotations
+
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple
 
-Status = Literal["processed", "skipped", "failed", "deleted"]
-Action = Literal["create", "remove"]
+from app.record import Record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
+    Status = Literal["processed", "skipped", "failed", "deleted"]
+
+    Action = Literal["create", "remove"]
 
 
-class ObjectRef(NamedTuple):
+class ObjectRef(Record):
     """One S3 object named by an event; `key` is already URL-decoded.
 
     `version` is the S3 version the event names (versioned buckets): that version,
@@ -32,7 +40,7 @@ class ObjectRef(NamedTuple):
         return self.label or f"s3://{self.bucket}/{self.key}"
 
 
-class Output(NamedTuple):
+class Output(Record):
     """One rendition as written."""
 
     key: str
@@ -44,7 +52,7 @@ class Output(NamedTuple):
     hdr: bool = False  # it carries a gain map (Ultra HDR JPEG)
 
 
-class Outcome(NamedTuple):
+class Outcome(Record):
     """How one object ended. `retryable` failures make Lambda (or SQS, or the job) retry.
 
     `outputs` are the copies written; `removed`, the keys of the copies deleted.

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Literal
 
 from app.events import Message, ParsedEvent
 from app.model import Outcome
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
+if TYPE_CHECKING:
+    from typing import Any, Literal
 
 RESULT_STRING_MAX = 256  # Batch Operations truncates longer result strings in its report
 

@@ -30,29 +30,35 @@ per-invocation state with the next invocation: its memory-budget share is given 
 as it ends, and a connection it holds is simply not in the pool meanwhile.
 """
 
+from __future__ import annotations
+
 import math
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from app.errors import PermanentError, TransientError
+from app.record import Record
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
 if TYPE_CHECKING:
+    from typing import TypeVar
+
     from botocore.config import Config
     from mypy_boto3_s3 import S3Client
+
+    T = TypeVar("T")
+
+    R = TypeVar("R")
 
 # Kept after the last object for the reply, the log lines and the metrics flush.
 RESERVE_S = 1.0
 # Network waits end this much earlier still, so a stalled call reports its own reason.
 SETTLE_S = 0.5
 
-T = TypeVar("T")
-R = TypeVar("R")
 
-
-class Timeouts(NamedTuple):
+class Timeouts(Record):
     """botocore's settings for one S3 call: seconds to connect, to wait, and attempts."""
 
     connect: float
@@ -71,7 +77,7 @@ class Timeouts(NamedTuple):
         backoff = sum(min(2.0**i, 20.0) for i in range(self.attempts - 1))
         return self.attempts * (2 * self.connect + self.read) + backoff
 
-    def config(self) -> "Config":
+    def config(self) -> Config:
         """These settings as a botocore Config, to merge over the client's own."""
         from botocore.config import Config  # here: local files never load botocore
 
@@ -138,13 +144,13 @@ def plan(remaining_ms: int) -> tuple[float, float]:
 class Clients:
     """One boto3 S3 client per `Timeouts`, made on first use and kept (warm connections)."""
 
-    def __init__(self, make: "Callable[[Config], S3Client]") -> None:
+    def __init__(self, make: Callable[[Config], S3Client]) -> None:
         """`make(config)` returns a new client with `config` merged over the base one."""
         self._make = make
         self._made: dict[Timeouts, S3Client] = {}
         self._lock = threading.Lock()  # boto3 does not make clients thread-safely
 
-    def get(self, timeouts: Timeouts) -> "S3Client":
+    def get(self, timeouts: Timeouts) -> S3Client:
         """The client whose calls use `timeouts`."""
         with self._lock:
             client = self._made.get(timeouts)

@@ -21,13 +21,22 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.aws import deadline
 from app.model import Outcome
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+    class EventsClient(Protocol):
+        """The part of boto3's EventBridge client used here."""
+
+        def put_events(self, *, Entries: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]: ...
+
 
 SOURCE = "image-resizer"
 DETAIL_TYPES = {
@@ -45,12 +54,6 @@ LADDER = (
     deadline.Timeouts(connect=0.2, read=0.5, attempts=1),  # 0.9 s
     deadline.Timeouts(connect=0.1, read=0.3, attempts=1),  # 0.5 s
 )
-
-
-class EventsClient(Protocol):
-    """The part of boto3's EventBridge client used here."""
-
-    def put_events(self, *, Entries: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]: ...
 
 
 def entry(bus: str, outcome: Outcome) -> dict[str, Any] | None:

@@ -4,14 +4,20 @@ Shared by the S3 store (storage.py) and the local one (app/localfiles.py), and f
 botocore, so that resizing local files never loads the AWS SDK.
 """
 
+from __future__ import annotations
+
 import contextlib
 import sys
 import threading
 import time
-from typing import Any, NamedTuple
 
 from app.errors import ResizerError, TransientError
 from app.model import ObjectRef
+from app.record import Record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
+if TYPE_CHECKING:
+    from typing import Any
 
 # Bytes read from the network at a time: 0.6 ms of a 100 MB/s GET, so the decoder
 # still starts on the first bytes almost at once.
@@ -22,7 +28,7 @@ TICK_S = 0.05
 _EXPIRED_S = 0.001
 
 
-class Head(NamedTuple):
+class Head(Record):
     """A source's headers, from a HeadObject: what the checks before any GET need."""
 
     size: int
@@ -32,7 +38,7 @@ class Head(NamedTuple):
     version: str | None = None  # S3's x-amz-version-id (versioned buckets)
 
 
-class CopyHead(NamedTuple):
+class CopyHead(Record):
     """An existing copy's user metadata, and its version (None: an unversioned bucket)."""
 
     metadata: dict[str, str]

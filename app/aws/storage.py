@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -45,7 +44,10 @@ from app.errors import (
 )
 from app.model import ObjectRef
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
 if TYPE_CHECKING:
+    from typing import Any
+
     from mypy_boto3_s3 import S3Client
 
 _GONE = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}

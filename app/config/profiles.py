@@ -20,12 +20,13 @@ environment's configuration. Every problem of the file and of every profile is
 collected and raised as one ConfigError.
 """
 
+from __future__ import annotations
+
 import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple
 
 from app import digest
 from app.config import renditions_file
@@ -33,6 +34,11 @@ from app.config import settings as config
 from app.config.renditions_file import DEFAULT, DEFAULT_FILE, ENV_FILE, GLOBAL, Rule, file_key
 from app.config.settings import Settings
 from app.errors import ConfigError, PermanentError
+from app.record import Record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "DEFAULT",
@@ -54,7 +60,7 @@ DEPLOYED_SHA256 = "RENDITIONS_SHA256"
 METADATA = "profile"  # x-amz-meta-profile: the object's own choice among declared profiles
 
 
-class Configuration(NamedTuple):
+class Configuration(Record):
     """Every profile's Settings, the rules that choose among them, and the file they came from."""
 
     profiles: Mapping[str, Settings]  # `default` first, then the file's order
@@ -65,7 +71,7 @@ class Configuration(NamedTuple):
     values: Mapping[str, Mapping[str, str]] = MappingProxyType({})
 
     @classmethod
-    def of(cls, settings: Settings) -> "Configuration":
+    def of(cls, settings: Settings) -> Configuration:
         """The configuration of one profile: `settings`, for whatever is uploaded."""
         return cls({settings.profile: settings})
 

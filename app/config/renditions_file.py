@@ -5,12 +5,18 @@ once, in lower case) and GLOBAL (the function's settings, which no profile may s
 What the values mean is config.load's to check, for every profile (app/config/profiles.py).
 """
 
+from __future__ import annotations
+
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from app.config import settings as config
+from app.record import Record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT = "default"  # the profile made of [defaults] (and the environment) alone
 ENV_FILE = "RENDITIONS_CONFIG"
@@ -37,14 +43,14 @@ _TABLES = ("defaults", "profiles", "rules")
 _CONTROL = frozenset(map(chr, [*range(0x09), *range(0x0B, 0x20), 0x7F]))
 
 
-class Rule(NamedTuple):
+class Rule(Record):
     """Uploads under `prefix` take `profile` (unless their metadata names another)."""
 
     prefix: str
     profile: str
 
 
-class File(NamedTuple):
+class File(Record):
     """The file as read: where, its bytes, [defaults], each [profiles.NAME], the [[rules]]."""
 
     path: Path | None

@@ -1,17 +1,24 @@
 """One frozen Settings, built once from the environment, with every check in one place."""
 
+from __future__ import annotations
+
 import contextlib
 import re
 from collections.abc import Callable, Mapping
 from string import Formatter
-from typing import NamedTuple, TypeVar
 
 from app import naming
 from app.errors import ConfigError
 from app.image import carry, fit, formats
 from app.image.fit import SizeSpec
+from app.record import Record
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    T = TypeVar("T")
+
 
 DEFAULTS: dict[str, str] = {
     "RESIZE_WIDTHS": "300,600,900",
@@ -58,7 +65,7 @@ _BUS = rf"^(?:{_BUS_NAME}|{_BUS_ARN})$"
 _BUCKET = r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"
 
 
-class Settings(NamedTuple):
+class Settings(Record):
     """The validated configuration. Build it with `load()`."""
 
     specs: tuple[SizeSpec, ...]

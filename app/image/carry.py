@@ -17,11 +17,12 @@ An sRGB photo with no creator or copyright keeps nothing: its copies are encoded
 keep="none", byte for byte as before.
 """
 
-from typing import NamedTuple
+from __future__ import annotations
 
 import pyvips
 
 from app.image import colour, gainmap, rights
+from app.record import Record
 
 COLOURS = ("keep", "srgb")  # COLOUR
 HDRS = ("keep", "drop")  # HDR
@@ -70,7 +71,7 @@ def _blob(image: pyvips.Image, field: str) -> bytes | None:
     return bytes(image.get(field)) if image.get_typeof(field) else None
 
 
-class Outgoing(NamedTuple):
+class Outgoing(Record):
     """A copy's image as its format is written, the keep flags, and what it carries."""
 
     image: pyvips.Image

@@ -6,16 +6,18 @@ is ever upscaled: a cover box larger than the source (in either direction) becom
 the largest rectangle of the box's aspect ratio inside the source, at its own size.
 """
 
-from typing import NamedTuple
+from __future__ import annotations
 
 import pyvips
+
+from app.record import Record
 
 # CROP: where a cover crop is cut. libvips' smartcrop: `attention` looks for skin,
 # saturated colour and edges; `entropy` for the busiest region; `centre` the middle.
 CROPS = ("attention", "entropy", "centre")
 
 
-class SizeSpec(NamedTuple):
+class SizeSpec(Record):
     """A target size: a width, or a `WxH` box that the image fits inside or covers."""
 
     width: int

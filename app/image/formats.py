@@ -7,15 +7,18 @@ unset) and it holds about 32 bytes per output pixel on top of ~5 MB while it run
 the same for 0.63x the CPU; effort 4: 21 MB, ~4 s).
 """
 
+from __future__ import annotations
+
 import itertools
 import os
 import threading
-from typing import NamedTuple
 
 import pyvips
 
+from app.record import Record
 
-class Format(NamedTuple):
+
+class Format(Record):
     """What naming and S3 need to know of an output format."""
 
     extension: str
@@ -65,7 +68,7 @@ EQUAL_QUALITY: tuple[tuple[int, int, int], ...] = (
 )
 
 
-class Quality(NamedTuple):
+class Quality(Record):
     """Each lossy encoder's own quality setting (1-100), for copies that look alike."""
 
     jpeg: int
@@ -73,7 +76,7 @@ class Quality(NamedTuple):
     avif: int
 
     @classmethod
-    def matching(cls, jpeg: int, webp: int | None = None, avif: int | None = None) -> "Quality":
+    def matching(cls, jpeg: int, webp: int | None = None, avif: int | None = None) -> Quality:
         """JPEG at `jpeg`; WebP and AVIF as given, else at JPEG's score (EQUAL_QUALITY)."""
         return cls(
             jpeg,

@@ -22,12 +22,14 @@ decoder, so pillow-heif's libheif and libde265 decode it, in the HEIC image vari
 
 from __future__ import annotations
 
-from typing import Any
-
 import pyvips
 
 from app.errors import BadImage, InputTooLarge
 from app.image import imaging
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
+if TYPE_CHECKING:
+    from typing import Any
 
 LOADER = "heicload"  # as details and Header name it: kind `heic`, kept as JPEG by `source`
 _BANDS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}

@@ -11,9 +11,10 @@ Nothing here touches S3 or the environment. The pipeline is, in order:
 5. `encode`          one output format of a sized image (formats.py); `render` is both
 """
 
+from __future__ import annotations
+
 import math
 from collections.abc import Callable
-from typing import NamedTuple
 
 import pyvips
 
@@ -22,6 +23,7 @@ from app.image import carry, colour, density, fit, formats, gainmap, loaders
 from app.image.fit import SizeSpec
 from app.image.formats import FORMATS, Format
 from app.image.loaders import why as _why
+from app.record import Record
 
 __all__ = ["FORMATS", "Format", "SizeSpec"]  # where naming, config and tests find them
 
@@ -63,7 +65,7 @@ def configure_libvips() -> None:
         pyvips.operation_block_set(name, True)
 
 
-class Header(NamedTuple):
+class Header(Record):
     """What the header tells before any pixel is decoded (dimensions upright)."""
 
     width: int
@@ -88,7 +90,7 @@ class Header(NamedTuple):
         return _SOURCE_FORMATS.get(self.kind)
 
 
-class Rendition(NamedTuple):
+class Rendition(Record):
     """One encoded copy."""
 
     spec: SizeSpec

@@ -13,15 +13,17 @@ margin. A baseline JPEG streams (about 10 MB at any size); an AVIF holds about 1
 bytes a pixel (1.45 GB at 100 MP): a flat per-object figure would be wrong both ways.
 """
 
+from __future__ import annotations
+
 import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NamedTuple
 
 from app.errors import InputTooLarge, TransientError
 from app.image.imaging import Header, SizeSpec
+from app.record import Record
 
 MB = 1024 * 1024
 # What the runtime, the libraries and their thread pools take beside the objects: the
@@ -32,7 +34,7 @@ RESERVED_BYTES = 256 * MB
 MARGIN = 1.1
 
 
-class Cost(NamedTuple):
+class Cost(Record):
     """What one object adds to a warm process's peak RSS: `fixed + per_pixel * pixels`."""
 
     fixed: int
@@ -163,7 +165,7 @@ class MemoryBudget:
             _malloc_trim()
 
     @classmethod
-    def for_lambda(cls, memory_size_mb: str | None) -> "MemoryBudget":
+    def for_lambda(cls, memory_size_mb: str | None) -> MemoryBudget:
         """The budget of a function of `memory_size_mb` (AWS_LAMBDA_FUNCTION_MEMORY_SIZE)."""
         if not memory_size_mb or not memory_size_mb.isdigit():
             return cls(None)

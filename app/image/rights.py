@@ -16,9 +16,12 @@ Everything here is pure Python over bytes libvips has read; a block that does no
 gives nothing (the copy is made without it), never an error.
 """
 
+from __future__ import annotations
+
 import re
 import struct
-from typing import NamedTuple
+
+from app.record import Record
 
 ARTIST, COPYRIGHT = 0x013B, 0x8298
 BY_LINE, COPYRIGHT_NOTICE, CHARSET = (2, 80), (2, 116), (1, 90)
@@ -30,7 +33,7 @@ _LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _PACKET = rb"(?s)<x:xmpmeta.*?</x:xmpmeta>|<rdf:RDF.*?</rdf:RDF>"  # compiled by re for XMP
 
 
-class Rights(NamedTuple):
+class Rights(Record):
     """What a copy says of who made the picture and who owns it: each block, or None."""
 
     exif: bytes | None = None

@@ -8,10 +8,11 @@ that every object can ask it of its store without loading app/renditions/sweep.p
 which only removals need.
 """
 
+from __future__ import annotations
+
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple, Protocol, TypeGuard
 
 import pyvips
 
@@ -21,32 +22,52 @@ from app.config.settings import Settings
 from app.errors import PermanentError, WriteLost
 from app.image import formats, imaging
 from app.model import ObjectRef, Output
+from app.record import Record
 from app.renditions import identity, order
 from app.renditions.decoded import Decoded, Sized
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
+if TYPE_CHECKING:
+    from typing import Protocol, TypeGuard
+
+    class Writer(Protocol):
+        """Where copies are written (each over what the key held when it was read, see
+        app/aws/storage.py), and what a key holds read (None if nothing)."""
+
+        def existing(self, bucket: str, key: str) -> CopyHead | None: ...
+
+        def put(
+            self,
+            bucket: str,
+            key: str,
+            data: bytes,
+            *,
+            content_type: str,
+            cache_control: str,
+            metadata: dict[str, str],
+            replacing: str | None,
+        ) -> None: ...
+
+    class Remover(Protocol):
+        """What finding and removing copies needs (S3; local files have no such store)."""
+
+        def copy_head(
+            self, bucket: str, key: str, version: str | None = None
+        ) -> CopyHead | None: ...
+
+        def read_copy(self, bucket: str, key: str, limit: int) -> tuple[CopyHead, bytes] | None: ...
+
+        def versions(self, bucket: str, key: str) -> list[tuple[str, bool]]: ...
+
+        def delete(
+            self, bucket: str, key: str, version: str | None = None, etag: str | None = None
+        ) -> bool: ...
+
 
 Keys = Mapping[tuple[imaging.SizeSpec, str], str]
 
 
-class Writer(Protocol):
-    """Where copies are written (each over what the key held when it was read, see
-    app/aws/storage.py), and what a key holds read (None if nothing)."""
-
-    def existing(self, bucket: str, key: str) -> CopyHead | None: ...
-
-    def put(
-        self,
-        bucket: str,
-        key: str,
-        data: bytes,
-        *,
-        content_type: str,
-        cache_control: str,
-        metadata: dict[str, str],
-        replacing: str | None,
-    ) -> None: ...
-
-
-class Written(NamedTuple):
+class Written(Record):
     """The copies written, and the seconds spent encoding and uploading them (summed)."""
 
     outputs: tuple[Output, ...]
@@ -54,22 +75,8 @@ class Written(NamedTuple):
     upload_s: float
 
 
-class Remover(Protocol):
-    """What finding and removing copies needs (S3; local files have no such store)."""
-
-    def copy_head(self, bucket: str, key: str, version: str | None = None) -> CopyHead | None: ...
-
-    def read_copy(self, bucket: str, key: str, limit: int) -> tuple[CopyHead, bytes] | None: ...
-
-    def versions(self, bucket: str, key: str) -> list[tuple[str, bool]]: ...
-
-    def delete(
-        self, bucket: str, key: str, version: str | None = None, etag: str | None = None
-    ) -> bool: ...
-
-
-# The methods Remover names, which `removes` looks for.
-_REMOVER = tuple(name for name in vars(Remover) if not name.startswith("_"))
+# The methods Remover names, which `removes` looks for (a test holds the two lists equal).
+_REMOVER = ("copy_head", "read_copy", "versions", "delete")
 
 
 def removes(store: object) -> TypeGuard[Remover]:

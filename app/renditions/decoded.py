@@ -5,14 +5,17 @@ animation is decoded with every frame, stacked. What the decode holds is claimed
 the memory budget (`needed`) before it starts.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
 
 import pyvips
 
 from app.config.settings import Settings
 from app.image import animation, carry, heif_brand, imaging, jpegdata, memory
+from app.record import Record
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
 if TYPE_CHECKING:
     from app.image import heic
 
@@ -30,7 +33,7 @@ class Opened:
         self,
         source: pyvips.Source,
         scans: jpegdata.Stream,  # what the decoder read of a JPEG's structure
-        heic: "heic.Heic | None",
+        heic: heic.Heic | None,
         header: imaging.Header,
         input_bytes: int,
     ) -> None:
@@ -67,7 +70,7 @@ def opened(
 
 def _open_heic(
     peeked: heif_brand.Peeked, uri: str, reserve: Callable[[int], None], input_bytes: int
-) -> "heic.Heic":
+) -> heic.Heic:
     """A HEIC photo, all of it read: libvips has no HEVC decoder (see app/image/heic.py).
 
     Refused before its bytes are read where the image has no HEIC support, and its
@@ -90,7 +93,7 @@ def needed(source: Opened, fmts: tuple[str, ...], settings: Settings, uri: str) 
     return estimate
 
 
-def decode(source: Opened, fmts: tuple[str, ...], settings: Settings, uri: str) -> "Decoded":
+def decode(source: Opened, fmts: tuple[str, ...], settings: Settings, uri: str) -> Decoded:
     """The one decode: every frame of a kept animation, else one image (alpha kept
     if any format keeps it; each copy without alpha is flattened on its own); a JPEG
     whose scans leave part of the picture out is refused (BadImage)."""
@@ -113,7 +116,7 @@ def decode(source: Opened, fmts: tuple[str, ...], settings: Settings, uri: str) 
     return Decoded(header, image, False)
 
 
-class Decoded(NamedTuple):
+class Decoded(Record):
     """The decoded image (or animation: its frames stacked) of one object."""
 
     header: imaging.Header
@@ -125,7 +128,7 @@ class Decoded(NamedTuple):
         """The image, or an animation's first frame."""
         return animation.first_frame(self.image) if self.animated else self.image
 
-    def sized(self, spec: imaging.SizeSpec, crop: str) -> "Sized":
+    def sized(self, spec: imaging.SizeSpec, crop: str) -> Sized:
         """The image made to `spec`; an animation's first frame too, for still formats."""
         if not self.animated:
             return Sized(imaging.sized(self.image, self.header, spec, crop), None)
@@ -133,7 +136,7 @@ class Decoded(NamedTuple):
         return Sized(animation.first_frame(stack), stack)
 
 
-class Sized(NamedTuple):
+class Sized(Record):
     """One size of the decoded image: still, and animated if the decode kept frames."""
 
     still: pyvips.Image

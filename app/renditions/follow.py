@@ -16,13 +16,16 @@ ever copies that record this very source:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from app import naming
 from app.config.settings import Settings
 from app.errors import AccessDenied, PermanentError, ResizerError, TransientError
 from app.model import ObjectRef
 from app.renditions import copies, identity
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def refused(

@@ -12,11 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
 
 from app import naming
 from app.aws.objects import CopyHead
 from app.image.formats import FORMATS
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class CopyReader(Protocol):
+        """Reads an existing copy's ETag and metadata (None if there is none; raises if the
+        read fails)."""
+
+        def existing(self, bucket: str, key: str) -> CopyHead | None: ...
+
 
 # Extensions and Content-Types of what `source` keeps; anything else becomes JPEG.
 _BY_EXTENSION = {
@@ -34,13 +44,6 @@ _BY_CONTENT_TYPE = {fmt.content_type: name for name, fmt in FORMATS.items()} | {
     "image/heic": "jpeg",
     "image/heif": "jpeg",
 }
-
-
-class CopyReader(Protocol):
-    """Reads an existing copy's ETag and metadata (None if there is none; raises if the
-    read fails)."""
-
-    def existing(self, bucket: str, key: str) -> CopyHead | None: ...
 
 
 def likely_source_format(key: str, content_type: str) -> str:

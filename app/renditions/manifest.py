@@ -17,13 +17,16 @@ import json
 import math
 from array import array
 from binascii import b2a_base64
-from typing import Any
 
 import pyvips
 
 from app.image import thumbhash
 from app.image.imaging import FORMATS
 from app.model import ObjectRef, Output
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
+if TYPE_CHECKING:
+    from typing import Any
 
 CONTENT_TYPE = "application/json"
 _FORMAT_OF = {fmt.content_type: name for name, fmt in FORMATS.items()}

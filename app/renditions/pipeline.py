@@ -20,10 +20,11 @@ a later event's; up to date). What the copies' HEADs saw is what the writes repl
 is written again last: a manifest is only ever beside the finished set it lists.
 """
 
+from __future__ import annotations
+
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from typing import Any, NamedTuple, Protocol
 
 from app import naming
 from app.aws import deadline as time_left
@@ -34,8 +35,26 @@ from app.errors import BadImage, InputTooLarge, PermanentError, Skip, TransientE
 from app.image import formats, imaging
 from app.image.memory import MemoryBudget
 from app.model import ObjectRef, Outcome, Output
+from app.record import Record
 from app.renditions import copies, decoded, follow, freshness, identity, manifest, order, recipe
 from app.renditions.unexpected import unexpected
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+    class Store(copies.Writer, Protocol):
+        """Where sources are read from and renditions written to (`put`, `existing`), and a
+        stale manifest withdrawn (`delete`)."""
+
+        def head(self, ref: ObjectRef) -> Head: ...
+
+        def open(self, ref: ObjectRef, head: Head) -> Download: ...
+
+        def delete(
+            self, bucket: str, key: str, version: str | None = None, etag: str | None = None
+        ) -> bool: ...
+
 
 # What an object may need before it is worth starting: a generous bound on a large
 # photo's GET, decode, encodes and PUTs, so that it never dies half-way.
@@ -49,19 +68,6 @@ MS_PER_MP = 50
 
 
 UNLIMITED = MemoryBudget(None)
-
-
-class Store(copies.Writer, Protocol):
-    """Where sources are read from and renditions written to (`put`, `existing`), and a
-    stale manifest withdrawn (`delete`)."""
-
-    def head(self, ref: ObjectRef) -> Head: ...
-
-    def open(self, ref: ObjectRef, head: Head) -> Download: ...
-
-    def delete(
-        self, bucket: str, key: str, version: str | None = None, etag: str | None = None
-    ) -> bool: ...
 
 
 def process(
@@ -152,7 +158,7 @@ class _Seen:
         self.copies: dict[str, dict[str, str] | None] = {}  # key -> metadata
 
 
-class _Job(NamedTuple):
+class _Job(Record):
     """What every step of one object reads: the object, its profile's settings, the store,
     the deadline, and the profiles to choose from."""
 
@@ -173,7 +179,7 @@ class _Job(NamedTuple):
             )
 
 
-class _Known(NamedTuple):
+class _Known(Record):
     """What the HEAD told of an object worth copying, and where its copies go."""
 
     out_bucket: str
@@ -182,7 +188,7 @@ class _Known(NamedTuple):
     found: Mapping[str, CopyHead | None]  # what the keys of the guess's copies hold now
 
 
-class _Fetched(NamedTuple):
+class _Fetched(Record):
     """The object decoded, the format `source` keeps it in, and its copies' keys."""
 
     image: decoded.Decoded
@@ -240,7 +246,7 @@ def _check(job: _Job) -> str:
 
 
 def _head(
-    job: _Job, out_bucket: str, clock: "_Clock", details: dict[str, Any]
+    job: _Job, out_bucket: str, clock: _Clock, details: dict[str, Any]
 ) -> tuple[_Job, _Known]:
     """HEAD the object; refuse a replaced version, a copy of ours or too many bytes; take
     the profile its metadata names, if any; skip it if its copies are up to date by the
@@ -267,7 +273,7 @@ def _head(
 
 
 def _fetch(
-    job: _Job, known: _Known, budget: MemoryBudget, held: ExitStack, clock: "_Clock"
+    job: _Job, known: _Known, budget: MemoryBudget, held: ExitStack, clock: _Clock
 ) -> _Fetched:
     """GET the object and decode it once; the download is read to its end and closed.
 
@@ -294,7 +300,7 @@ def _decode(
     download: Download,
     budget: MemoryBudget,
     held: ExitStack,
-    clock: "_Clock",
+    clock: _Clock,
 ) -> _Fetched:
     """The header; the copies checked again if it tells another format than the guess;
     then the one decode, under the object's share of the memory budget, kept in `held`."""
@@ -341,7 +347,7 @@ def _network_first(download: Download) -> Iterator[None]:
 
 
 def _write_copies(
-    job: _Job, known: _Known, fetched: _Fetched, metadata: dict[str, str], clock: "_Clock"
+    job: _Job, known: _Known, fetched: _Fetched, metadata: dict[str, str], clock: _Clock
 ) -> tuple[Output, ...]:
     """Every copy, in parallel (app/renditions/copies.py), none started after the deadline."""
     written = copies.write(
@@ -378,7 +384,7 @@ def _write_manifest(
     fetched: _Fetched,
     outputs: tuple[Output, ...],
     metadata: dict[str, str],
-    clock: "_Clock",
+    clock: _Clock,
 ) -> None:
     """The manifest (none with MANIFEST=off), last: it is only ever there beside its copies."""
     ref, header = job.ref, fetched.image.header

@@ -18,8 +18,6 @@ Deleting twice is harmless: the second time finds nothing and is skipped.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
 from app.config.profiles import Configuration
 from app.config.settings import Settings
 from app.errors import ObjectGone, Skip
@@ -27,9 +25,12 @@ from app.image.memory import MemoryBudget
 from app.model import ObjectRef, Outcome
 from app.renditions import copies, pipeline, sweep
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
+if TYPE_CHECKING:
+    from typing import Any, Protocol
 
-class Store(pipeline.Store, copies.Remover, Protocol):
-    """A pipeline store that can also find and delete copies."""
+    class Store(pipeline.Store, copies.Remover, Protocol):
+        """A pipeline store that can also find and delete copies."""
 
 
 def remove(

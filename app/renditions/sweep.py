@@ -23,16 +23,18 @@ most events remove none, and a cold start does not load it.
   only once every copy has; a retry after a failure half-way finds the same keys.
 """
 
+from __future__ import annotations
+
 import json
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
 
 from app import naming
 from app.aws.objects import CopyHead
 from app.config.settings import DEFAULTS, Settings
 from app.image.formats import FORMATS
 from app.model import ObjectRef
+from app.record import Record
 from app.renditions import copies, identity, order
 
 # HEADs and DELETEs of one source's copies run at most this many at a time (and never
@@ -47,14 +49,14 @@ MAX_LISTED = 100
 EXTENSIONS = tuple(sorted({fmt.extension for fmt in FORMATS.values()}))
 
 
-class Swept(NamedTuple):
+class Swept(Record):
     """The keys removed (copies, then manifests), and why any copy of this source stayed."""
 
     removed: tuple[str, ...]
     kept: tuple[str, ...]
 
 
-class Places(NamedTuple):
+class Places(Record):
     """Where one source's copies can be: copy keys, manifest keys, and the output prefixes."""
 
     copies: tuple[str, ...]

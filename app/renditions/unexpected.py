@@ -8,12 +8,14 @@ event for the object. Here it becomes that object's outcome like any other.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pyvips
 
 from app.image import loaders
 from app.model import ObjectRef, Outcome
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
+if TYPE_CHECKING:
+    from typing import Any
 
 # Unexpected errors that another attempt may not meet: memory another object held, the
 # network or a file (OSError: ConnectionError, TimeoutError). Anything else (pyvips.Error
