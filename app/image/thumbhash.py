@@ -9,16 +9,18 @@ aspect ratio. Pages decode it with the reference decoders (JavaScript, Swift, Ru
 The DCT is separable: every channel's rows are multiplied by the horizontal cosines in
 one libvips matrix product, and only the few sums that leaves are taken in Python. The
 same numbers as the reference up to floating-point rounding (tests/unit/test_thumbhash.py
-checks the bytes against the reference's own output), in 1-2 ms of CPU, not 7-10.
+checks the bytes against the reference's own output), in 1-2 ms of CPU for an opaque
+100x100 (4-7 ms with alpha), not 7-10.
 
 The same pixels give the same bytes on every run, whatever libvips' thread count: every
-sum of fractions is taken in one fixed order (the matrix product is one loop; the rest is
-Python's), and the alpha-weighted average is a sum of integers, exact in any order. A
-term that exact arithmetic makes zero (every term of a flat channel, the vertical terms
-of a picture that varies only across) comes out as float noise; it counts as zero, so a
-flat channel has scale 0 and AC terms 0, where the noise would otherwise be scaled up to
-full-range nibbles (the reference port keeps it: its flat hashes carry noise the decoder
-ignores, as their scale rounds to 0).
+sum of fractions is taken in one fixed order (the matrix product is one loop, the rest is
+Python's), and the sums behind the header's colours (each channel's mean, the average
+colour weighted by alpha) are of whole numbers, exact in any order, and rounded exactly.
+A term that exact arithmetic makes zero (every term of a flat channel, the vertical ones
+of a picture that varies only across) comes out of the sums as float noise; it counts as
+zero, so a flat channel has scale 0 and AC terms 0. The reference keeps the noise: its
+hash of a flat picture has AC nibbles all over the range, which its decoders ignore (the
+scale rounds to 0) and which differ between its ports (JavaScript's cosines and C's).
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ MAX_SIDE = 100  # the reference refuses larger images: they take longer for the 
 
 # RGB (0..1) to L, P, Q, as the reference: (r+g+b)/3, (r+g)/2-b, r-g.
 _LPQ = [[1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, -1.0], [1.0, -1.0, 0.0]]
+# The same of 8-bit RGB in whole numbers, exact: 765 L, 510 P and 255 Q.
+_LPQ8 = [[1.0, 1.0, 1.0], [1.0, 1.0, -2.0], [1.0, -1.0, 0.0]]
+_UNITS8 = (765, 510, 255, 1)  # (an opaque image has no alpha channel)
+_UNITS = (1, 1, 1, 1)  # L, P, Q and alpha in 0..1
 
 # A term at most this far from zero is zero. A term is a mean of at most 100x100 products
 # of a channel's values (within -1..1) and two cosines: its double arithmetic errs by less
@@ -54,25 +60,25 @@ def encode(image: pyvips.Image) -> bytes:
     if image.bands not in (3, 4) or image.format != "uchar":
         raise ValueError(f"expected 8-bit RGB or RGBA, got {image.bands} band(s) of {image.format}")
     pixels = image.cast("double")  # double all through: the reference's precision
-    has_alpha = False
+    count = width * height
+    sums = [0, 0, 0, 255 * count]
     if image.bands == 4:
-        # The average colour, weighted by alpha, from sums of 8-bit integers (alpha * red
-        # ..., and alpha): exact, whatever order libvips' threads add them in. Sums of the
-        # same values as fractions varied in their last bits from run to run, and so did
-        # the hash. Each band's sum is the stats' column 2 (row 0 is all bands together).
+        # The sums of alpha * red, ..., and alpha, in 8-bit whole numbers: exact, whatever
+        # order libvips' threads add them in (sums of fractions varied in their last bits
+        # from run to run, and so did the hash). Column 2 of the stats (row 0: all bands).
         colour, alpha8 = image.extract_band(0, n=3), image.extract_band(3)
         stats = array("d")
         stats.frombytes((colour * alpha8).bandjoin(alpha8).stats().write_to_memory())
-        sums = stats[10 + 2 :: 10]
-        total_a = sums[3]  # 255 an opaque pixel
-        has_alpha = total_a < 255 * width * height
-    if has_alpha:  # composited over the average colour
-        rgb, alpha = pixels.extract_band(0, n=3) / 255, pixels.extract_band(3) / 255
+        sums = [int(s) for s in stats[10 + 2 :: 10]]
+    has_alpha = sums[3] < 255 * count
+    if has_alpha:  # composited over the average colour, weighted by alpha
+        total_a = sums[3]
         average = [s / (255 * total_a) if total_a else 0.0 for s in sums[:3]]
+        rgb, alpha = pixels.extract_band(0, n=3) / 255, pixels.extract_band(3) / 255
         over = rgb * alpha + (1 - alpha) * average
-        channels = over.recomb(_lpq(3, 1.0)).bandjoin(alpha)
+        channels, units = over.recomb(_lpq(_LPQ, 3)).bandjoin(alpha), _UNITS
     else:  # as it is, any alpha band ignored (all 255)
-        channels = pixels.recomb(_lpq(image.bands, 255.0))
+        channels, units = pixels.recomb(_lpq(_LPQ8, image.bands)), _UNITS8
 
     l_limit = 5 if has_alpha else 7  # fewer luminance terms when alpha takes some room
     longest = max(width, height)
@@ -82,17 +88,28 @@ def encode(image: pyvips.Image) -> bytes:
     shapes = [(max(3, lx), max(3, ly)), (3, 3), (3, 3)] + ([(5, 5)] if has_alpha else [])
     columns = max(nx for nx, _ in shapes)
     rows = _row_sums(channels, width, columns)
-    coefficients = [
-        _channel(rows[c :: len(shapes)], width, height, columns, *shape)
-        for c, shape in enumerate(shapes)
-    ]
-    (l_dc, l_ac, l_scale), (p_dc, p_ac, p_scale), (q_dc, q_ac, q_scale) = coefficients[:3]
+    per_channel = [rows[c :: len(shapes)] for c in range(len(shapes))]
+    (l_ac, l_scale), (p_ac, p_scale), (q_ac, q_scale), *alpha_terms = (
+        _terms(values, width, height, columns, *shape, unit)
+        for values, shape, unit in zip(per_channel, shapes, units[: len(shapes)], strict=True)
+    )
 
+    # The DCs (each channel's mean) as exact fractions, rounded exactly: a colour's DC may
+    # sit on a rounding edge (r - g = 170: Q's 31.5 + 31.5 * 2/3 = 52.5), where a sum's
+    # last bit would decide. The mean of a colour composited over the alpha-weighted
+    # average is that average: (sum of alpha * red) / (255 * sum of alpha).
+    if has_alpha:
+        red, green, blue, weight = sums
+        l_sum, p_sum, q_sum = red + green + blue, red + green - 2 * blue, red - green
+        weight = weight or 1  # all clear: every sum is 0
+    else:  # the whole-number channels' sums (cx = 0: cosines of 1.0): exact
+        l_sum, p_sum, q_sum = (int(sum(values[::columns])) for values in per_channel)
+        weight = count
     landscape = width > height
     header24 = (
-        _round(63 * l_dc)
-        | _round(31.5 + 31.5 * p_dc) << 6
-        | _round(31.5 + 31.5 * q_dc) << 12
+        _half_up(63 * l_sum, 765 * weight)
+        | _half_up(63 * (510 * weight + p_sum), 1020 * weight) << 6
+        | _half_up(63 * (255 * weight + q_sum), 510 * weight) << 12
         | _round(31 * l_scale) << 18
         | int(has_alpha) << 23
     )
@@ -105,8 +122,8 @@ def encode(image: pyvips.Image) -> bytes:
     head = [header24 & 255, (header24 >> 8) & 255, header24 >> 16, header16 & 255, header16 >> 8]
     factors = [l_ac, p_ac, q_ac]
     if has_alpha:
-        a_dc, a_ac, a_scale = coefficients[3]
-        head.append(_round(15 * a_dc) | _round(15 * a_scale) << 4)
+        ((a_ac, a_scale),) = alpha_terms
+        head.append(_half_up(15 * sums[3], 255 * count) | _round(15 * a_scale) << 4)
         factors.append(a_ac)
     nibbles = [_round(15 * f) for ac in factors for f in ac]
     nibbles += [0] * (len(nibbles) % 2)
@@ -124,35 +141,30 @@ def _row_sums(channels: pyvips.Image, width: int, columns: int) -> array[float]:
     return sums
 
 
-def _channel(
-    rows: array[float], width: int, height: int, columns: int, nx: int, ny: int
-) -> tuple[float, list[float], float]:
-    """The DC term, the AC terms (normalised to 0..1) and their scale, of one channel,
+def _terms(
+    rows: array[float], width: int, height: int, columns: int, nx: int, ny: int, unit: int
+) -> tuple[list[float], float]:
+    """The AC terms (normalised to 0..1) and their scale of one channel in 0..`unit`,
     from its row sums (`height` rows of `columns`: row y, column cx is the sum over x of
     the row against the horizontal cosine cx)."""
-    dc, ac = 0.0, []
+    ac = []
+    total = width * height * unit
     for cy in range(ny):
         fy = _vertical(height, cy)
-        for cx in range(nx):
+        for cx in range(1 if cy == 0 else 0, nx):
             if cx * ny >= nx * (ny - cy):  # the triangle the reference keeps
                 break
-            f = sum(map(mul, fy, rows[cx::columns])) / (width * height)
-            if abs(f) <= NOISE:
-                f = 0.0
-            if cx or cy:
-                ac.append(f)
-            else:
-                dc = f
-    scale = max((abs(f) for f in ac), default=0.0)
+            f = sum(map(mul, fy, rows[cx::columns])) / total
+            ac.append(0.0 if abs(f) <= NOISE else f)
+    scale = max(map(abs, ac), default=0.0)
     if scale:
         ac = [0.5 + 0.5 / scale * f for f in ac]
-    return dc, ac, scale
+    return ac, scale
 
 
-def _lpq(bands: int, unit: float) -> list[list[float]]:
-    """The recombination of `bands` bands (an alpha band ignored) of pixels in 0..`unit`
-    into L, P, Q in 0..1."""
-    return [[v / unit for v in row] + [0.0] * (bands - 3) for row in _LPQ]
+def _lpq(matrix: list[list[float]], bands: int) -> list[list[float]]:
+    """`matrix` (RGB to L, P, Q) for `bands` bands: an alpha band ignored."""
+    return [row + [0.0] * (bands - 3) for row in matrix]
 
 
 @lru_cache(maxsize=16)
@@ -181,3 +193,8 @@ def _vertical(height: int, cy: int) -> tuple[float, ...]:
 def _round(value: float) -> int:
     """JavaScript's Math.round (halves go up), which the reference uses."""
     return math.floor(value + 0.5)
+
+
+def _half_up(numerator: int, denominator: int) -> int:
+    """numerator / denominator (> 0) rounded as Math.round rounds, exactly."""
+    return (2 * numerator + denominator) // (2 * denominator)
