@@ -8,6 +8,7 @@ sampling two corners.
 from __future__ import annotations
 
 import io
+import random
 import struct
 import tempfile
 import zlib
@@ -377,3 +378,32 @@ def untidy_jpeg(data: bytes, junk: bytes) -> bytes:
             out += data[last:at] + junk
             last = at
     return bytes(out + data[last:])
+
+
+def photo(width: int = 100, height: int = 100, *, alpha: bool = False) -> pyvips.Image:
+    """A photograph's kind of pixels, the same bytes every time (a seeded random): a sky
+    that darkens downwards, six soft blobs of random colours over it, grain on every
+    pixel; with `alpha`, a soft-edged oval cut-out with clear corners. No term of its
+    ThumbHash is 0 or on a rounding edge by symmetry."""
+    rnd = random.Random(15)
+    blobs = []
+    for _ in range(6):
+        centre = (rnd.uniform(0, width), rnd.uniform(0, height))
+        radius = rnd.uniform(0.15, 0.5) * max(width, height)
+        blobs.append((*centre, radius, *(rnd.randrange(256) for _ in range(3))))
+    data = bytearray()
+    for y in range(height):
+        for x in range(width):
+            down = y / height
+            pixel = [60 + 120 * down, 110 + 90 * down, 230 - 100 * down]
+            for bx, by, radius, *colour in blobs:
+                weight = max(0.0, 1 - ((x - bx) ** 2 + (y - by) ** 2) / radius**2)
+                pixel = [p + (c - p) * weight for p, c in zip(pixel, colour, strict=True)]
+            grain = rnd.randint(-8, 8)
+            data += bytes(min(255, max(0, round(p) + grain)) for p in pixel)
+            if alpha:  # 1 inside an oval, 0 in the corners, a soft edge between
+                edge = ((2 * x / width - 1) ** 2 + (2 * y / height - 1) ** 2) ** 0.5
+                data.append(min(255, max(0, round(255 * (1.25 - edge) * 3))))
+    bands = 4 if alpha else 3
+    image = pyvips.Image.new_from_memory(bytes(data), width, height, bands, "uchar")
+    return image.copy(interpretation="srgb")
