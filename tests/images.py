@@ -12,6 +12,7 @@ import random
 import struct
 import tempfile
 import zlib
+from functools import cache
 from pathlib import Path
 
 import pyvips
@@ -380,6 +381,7 @@ def untidy_jpeg(data: bytes, junk: bytes) -> bytes:
     return bytes(out + data[last:])
 
 
+@cache  # (made in Python: 30 ms for 10,000 pixels)
 def photo(width: int = 100, height: int = 100, *, alpha: bool = False) -> pyvips.Image:
     """A photograph's kind of pixels, the same bytes every time (a seeded random): a sky
     that darkens downwards, six soft blobs of random colours over it, grain on every
@@ -407,3 +409,13 @@ def photo(width: int = 100, height: int = 100, *, alpha: bool = False) -> pyvips
     bands = 4 if alpha else 3
     image = pyvips.Image.new_from_memory(bytes(data), width, height, bands, "uchar")
     return image.copy(interpretation="srgb")
+
+
+def gradient(width: int = 100, height: int = 100) -> pyvips.Image:
+    """A gradient across, from clear red to opaque blue-green, every row the same."""
+    data = b"".join(
+        bytes((round(255 * (1 - t)), round(255 * t * t), 90 + round(120 * t), 40 + round(215 * t)))
+        for _ in range(height)
+        for t in (x / (width - 1) for x in range(width))
+    )
+    return pyvips.Image.new_from_memory(data, width, height, 4, "uchar").copy(interpretation="srgb")

@@ -105,6 +105,59 @@ def test_uses_the_function_configuration(tmp_path: Path) -> None:
     assert (tmp_path / "cat-100x100.webp").is_file()
 
 
+def test_the_same_files_give_the_same_bytes_at_any_thread_count(tmp_path: Path) -> None:
+    # Copies and manifests (its placeholder, its colour, every copy's size) alike, byte for
+    # byte, from fresh processes at 1 and 8 libvips threads. Not AVIF (the next test).
+    photo = images.photo(100, 67, alpha=True).zoom(8, 8)
+    (tmp_path / "logo.png").write_bytes(bytes(photo.pngsave_buffer()))
+    (tmp_path / "cat.jpg").write_bytes(images.jpeg(1200, 900))
+    made = []
+    for threads in ("1", "8"):
+        out = tmp_path / f"out{threads}"
+        done = run(
+            "resize",
+            str(tmp_path / "logo.png"),
+            str(tmp_path / "cat.jpg"),
+            "--out",
+            str(out),
+            OUTPUT_FORMATS="source,webp",
+            VIPS_CONCURRENCY=threads,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        made.append({path.name: path.read_bytes() for path in out.iterdir()})
+
+    assert made[0] == made[1]
+    assert {"logo.json", "cat.json", "logo-900.png", "cat-900.webp"} <= set(made[0])
+
+
+def test_avif_copies_are_the_same_bytes_at_the_same_thread_count(tmp_path: Path) -> None:
+    # libaom cuts a picture into as many tiles as it has threads (libvips hands it
+    # VIPS_CONCURRENCY, else the cores): at 1 thread and 8, two AVIFs of different sizes,
+    # so two manifests; at the same count, the same bytes (docs/events.md says so).
+    (tmp_path / "cat.jpg").write_bytes(images.jpeg(1200, 900))
+    made = []
+    for out, threads in (("a", "4"), ("b", "4"), ("c", "1")):
+        done = run(
+            "resize",
+            str(tmp_path / "cat.jpg"),
+            "--out",
+            str(tmp_path / out),
+            OUTPUT_FORMATS="avif",
+            RESIZE_WIDTHS="900",
+            VIPS_CONCURRENCY=threads,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        made.append(
+            (
+                (tmp_path / out / "cat-900.avif").read_bytes(),
+                (tmp_path / out / "cat.json").read_bytes(),
+            )
+        )
+
+    assert made[0] == made[1]
+    assert made[0][0] != made[2][0]
+
+
 def test_bad_configuration_exits_2_with_the_message(tmp_path: Path) -> None:
     done = run("resize", "x.jpg", "--out", str(tmp_path), QUALITY="0")
 

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
 
 import images
 import pytest
@@ -15,6 +21,8 @@ from app.errors import ConfigError
 from app.image import thumbhash
 from app.model import ObjectRef, Output
 from app.renditions import manifest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def solid(colour: tuple[int, ...], width: int = 300, height: int = 200) -> pyvips.Image:
@@ -179,23 +187,99 @@ def test_the_manifest_document() -> None:
     ],
     ids=["solid", "alpha", "landscape", "portrait"],
 )
-def test_the_thumbhash_field_is_base64s_text(
-    image: pyvips.Image, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    made: list[bytes] = []  # the very bytes the manifest encodes (a flat image's hash varies)
-    encode = thumbhash.encode
-
-    def recorded(small: pyvips.Image) -> bytes:
-        made.append(encode(small))
-        return made[-1]
-
-    monkeypatch.setattr(thumbhash, "encode", recorded)
+def test_the_thumbhash_field_is_base64s_text(image: pyvips.Image) -> None:
     ref, outputs = ObjectRef("photos", "cat.jpg"), (Output("o.jpg", 3, 2, 9, "image/jpeg", "sRGB"),)
 
     document = json.loads(manifest.build(ref, '"e"', (image.width, image.height), outputs, image))
 
-    assert len(made) == 1
-    assert document["thumbhash"] == base64.b64encode(made[0]).decode()
+    made = thumbhash.encode(manifest.small(image))
+    assert document["thumbhash"] == base64.b64encode(made).decode()
+
+
+@cache
+def sources() -> dict[str, pyvips.Image]:
+    """Decoded sources of each kind the manifest's image work takes its own way: box-averaged
+    with alpha (premultiplied) or without, flat, a wide-gamut one made sRGB."""
+    x, y = pyvips.Image.xyz(900, 603).bandsplit()
+    grain = (x * 7 + y * 13) % 9 - 4  # detail the box average takes away
+    photo = images.photo(100, 67, alpha=True).zoom(9, 9)
+    photo = (photo[:3] + grain).bandjoin(photo[3]).cast("uchar").copy(interpretation="srgb")
+    opaque = images.photo(100, 75).zoom(12, 12)
+    wide = opaque.copy()  # the same numbers, in Display P3's colours
+    p3 = solid((0, 0, 0), 1, 1).icc_transform("p3", input_profile="srgb")
+    wide.set_type(pyvips.GValue.blob_type, "icc-profile-data", p3.get("icc-profile-data"))
+    return {
+        "photo with alpha": photo,
+        "photo": opaque,
+        "flat with alpha": solid((10, 200, 10), 900, 900).bandjoin_const([128]),
+        "flat": solid((200, 30, 90), 1200, 800),
+        "wide gamut": wide,
+    }
+
+
+def manifests() -> dict[str, str]:
+    """Each of the sources' manifest, as text."""
+    ref = ObjectRef("photos", "images/a/cat.jpg", version="v1")
+    outputs = (Output("copy/a/cat-300.jpg", 300, 200, 12_345, "image/jpeg", "sRGB"),)
+    return {
+        name: manifest.build(ref, '"e"', (image.width, image.height), outputs, image).decode()
+        for name, image in sources().items()
+    }
+
+
+@pytest.fixture
+def threads() -> Iterator[None]:
+    """libvips' thread count put back after the test."""
+    before = pyvips.concurrency_get()
+    yield
+    pyvips.concurrency_set(before)
+
+
+@pytest.mark.usefixtures("threads")
+def test_a_source_has_the_same_manifest_on_every_run_and_thread_count() -> None:
+    made = []
+    for run in range(12):
+        pyvips.concurrency_set((1, 2, 3, 8)[run % 4])
+        made.append(manifests())
+    assert all(m == made[0] for m in made)
+    assert len(set(made[0].values())) == len(made[0])  # (five different manifests)
+
+
+def made_here() -> dict[str, str]:
+    """What every process must make alike: each source's manifest, and the ThumbHash of a
+    photograph's kind of pixels (with and without alpha) and of a gradient."""
+    samples = {
+        "photo": images.photo(100, 67, alpha=True),
+        "opaque photo": images.photo(100, 75),
+        "gradient": images.gradient(100, 100),
+    }
+    return {name: thumbhash.encode(image).hex() for name, image in samples.items()} | manifests()
+
+
+# A fresh interpreter that prints made_here(), set up as the function sets up libvips.
+_FRESH = (
+    "import json, sys; sys.path[:0] = ['tests', 'tests/unit']; "
+    "from app.image import imaging; imaging.configure_libvips(); "
+    "import test_manifest; print(json.dumps(test_manifest.made_here()))"
+)
+
+
+def test_a_source_has_the_same_manifest_in_fresh_processes_at_any_thread_count() -> None:
+    made = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", _FRESH],
+                cwd=ROOT,
+                env={**os.environ, "VIPS_CONCURRENCY": threads},
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+            ).stdout
+        )
+        for threads in ("1", "2", "8")
+    ]
+    assert made == [made_here()] * 3
 
 
 def test_manifest_settings() -> None:

@@ -211,21 +211,11 @@ def threads() -> Iterator[None]:
     pyvips.concurrency_set(before)
 
 
-def gradient(width: int, height: int) -> pyvips.Image:
-    """A gradient across, from clear red to opaque blue-green, every row the same."""
-    data = b"".join(
-        bytes((round(255 * (1 - t)), round(255 * t * t), 90 + round(120 * t), 40 + round(215 * t)))
-        for _ in range(height)
-        for t in (x / (width - 1) for x in range(width))
-    )
-    return pyvips.Image.new_from_memory(data, width, height, 4, "uchar")
-
-
 # Pictures, and the terms exact arithmetic makes 0 in each (none in a photograph).
 SAMPLES: dict[str, tuple[Callable[[], pyvips.Image], Callable[[int, int], bool] | None]] = {
     "photo": (lambda: images.photo(100, 100, alpha=True), None),
     "opaque photo": (lambda: images.photo(100, 67), None),
-    "gradient": (lambda: gradient(100, 100), lambda cx, cy: cy % 200 != 0),
+    "gradient": (lambda: images.gradient(100, 100), lambda cx, cy: cy % 200 != 0),
     "flat": (lambda: images.photo(100, 100).new_from_image([10, 200, 10, 128]), flat(100, 100)),
 }
 
