@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     from typing import Any, Literal
 
     Status = Literal["processed", "skipped", "failed", "deleted"]
-
     Action = Literal["create", "remove"]
 
 

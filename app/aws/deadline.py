@@ -49,7 +49,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     T = TypeVar("T")
-
     R = TypeVar("R")
 
 # Kept after the last object for the reply, the log lines and the metrics flush.

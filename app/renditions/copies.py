@@ -30,6 +30,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/de
 if TYPE_CHECKING:
     from typing import Protocol, TypeGuard
 
+    # Protocols are for mypy alone: any object with these methods is one, and what
+    # asks at run time does so by method name (docs/development.md).
     class Writer(Protocol):
         """Where copies are written (each over what the key held when it was read, see
         app/aws/storage.py), and what a key holds read (None if nothing)."""

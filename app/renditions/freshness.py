@@ -21,6 +21,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/de
 if TYPE_CHECKING:
     from typing import Protocol
 
+    # Protocols are for mypy alone: any object with these methods is one, and what
+    # asks at run time does so by method name (docs/development.md).
     class CopyReader(Protocol):
         """Reads an existing copy's ETag and metadata (None if there is none; raises if the
         read fails)."""

@@ -29,6 +29,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/de
 if TYPE_CHECKING:
     from typing import Any, Protocol
 
+    # Protocols are for mypy alone: any object with these methods is one, and what
+    # asks at run time does so by method name (docs/development.md).
     class Store(pipeline.Store, copies.Remover, Protocol):
         """A pipeline store that can also find and delete copies."""
 
