@@ -17,61 +17,159 @@ with the function's own message.
 
 from __future__ import annotations
 
-import argparse
+import getopt
 import os
 import sys
 from pathlib import Path
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/development.md)
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from app.config.profiles import Configuration
     from app.localfiles import LocalStore
     from app.model import Outcome
 
+# The arguments are read with getopt, not argparse: on top of `import pyvips` (172 M
+# instructions), building and running an argparse parser costs about 20 M (its import,
+# gettext's and locale's, regexes compiled, a formatter per argument); getopt about 5 M.
+#
+# Each command: what it does, and its operands (METAVAR, what they are; one or more), if any.
+_COMMANDS: dict[str, tuple[str, tuple[str, str] | None]] = {
+    "resize": (
+        "resize local image files",
+        ("FILE", "an image file to resize; one or more (after --, a name may start with -)"),
+    ),
+    "check": ("check the configuration as a cold start would", None),
+}
+# Each command's options, declared once for getopt, the usage line and the help:
+# --name -> (its value's METAVAR, "" for a flag; whether it is required; what it does).
+_OPTIONS: dict[str, dict[str, tuple[str, bool, str]]] = {
+    "resize": {
+        "--out": ("DIR", True, "folder for the copies (created if missing)"),
+        "--profile": ("NAME", False, "make this profile's copies"),
+    },
+    "check": {
+        "--config": ("FILE", False, "this file instead of renditions.toml"),
+        "--json": ("", False, "print the effective configuration"),
+    },
+}
+_HELP = ("-h, --help", "show this help message and exit")
+_COMMAND_NAMES = " and ".join(_COMMANDS)
+
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
-    parser = argparse.ArgumentParser(
-        prog=_prog(), description=__doc__.splitlines()[0], formatter_class=_Formatter
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    resize = commands.add_parser(
-        "resize", help="resize local image files", formatter_class=_Formatter
-    )
-    resize.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    resize.add_argument(
-        "--out",
-        required=True,
-        type=Path,
-        metavar="DIR",
-        help="folder for the copies (created if missing)",
-    )
-    resize.add_argument("--profile", metavar="NAME", help="make this profile's copies")
-    check = commands.add_parser(
-        "check", help="check the configuration as a cold start would", formatter_class=_Formatter
-    )
-    check.add_argument(
-        "--config", type=Path, metavar="FILE", help="this file instead of renditions.toml"
-    )
-    check.add_argument("--json", action="store_true", help="print the effective configuration")
-    args = parser.parse_args(argv)
+    """Run the command line; return the exit status (0 after --help, 2 for a usage error)."""
+    try:
+        command, options, operands = _read(sys.argv[1:] if argv is None else argv)
+    except _Stop as stop:
+        print(stop.text, file=sys.stderr if stop.status else sys.stdout)
+        return stop.status
 
     # Imported once the arguments are read: `--help` and a usage error need no libvips.
     from app.config import profiles
     from app.errors import ConfigError
 
+    config = options.get("--config")
     try:
-        configuration = profiles.load(os.environ, getattr(args, "config", None))
+        configuration = profiles.load(os.environ, None if config is None else Path(config))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.command == "check":
-        print(profiles.as_json(configuration) if args.json else profiles.summary(configuration))
+    if command == "check":
+        as_json = "--json" in options
+        print(profiles.as_json(configuration) if as_json else profiles.summary(configuration))
         return 0
-    return _resize(args, configuration)
+    files = [Path(operand) for operand in operands]
+    return _resize(files, Path(options["--out"]), options.get("--profile"), configuration)
 
 
-def _resize(args: argparse.Namespace, configuration: Configuration) -> int:
+class _Stop(Exception):
+    """The arguments were read no further: `text` is --help's (status 0) or a usage error's (2)."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status, self.text = status, text
+
+
+def _read(argv: list[str]) -> tuple[str, dict[str, str], list[str]]:
+    """The command, its options (--name -> value, "" for a flag) and its operands, from
+    `argv` (after the program's name); _Stop for a help or a usage error."""
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    head = argv if command is None else argv[: argv.index(command)]
+    # -h/--help wins wherever it comes (before --), as with argparse; after an unknown
+    # command, the top level's help, which names the commands.
+    if _asks_for_help(head, ()) or (command not in _COMMANDS and _asks_for_help(argv, ())):
+        raise _Stop(0, _help(None))
+    try:
+        getopt.getopt(head, "h", ["help"])  # before the command, -h alone is an option
+    except getopt.GetoptError as error:
+        raise _Stop(2, _error(None, error.msg)) from None
+    if command is None:
+        raise _Stop(2, _error(None, f"no command given; the commands are {_COMMAND_NAMES}"))
+    if command not in _COMMANDS:
+        raise _Stop(
+            2, _error(None, f"unknown command {command!r}; the commands are {_COMMAND_NAMES}")
+        )
+    return command, *_read_command(command, argv[len(head) + 1 :])
+
+
+def _read_command(command: str, args: list[str]) -> tuple[dict[str, str], list[str]]:
+    """`command`'s options and operands, from the arguments after its name."""
+    declared, operand = _OPTIONS[command], _COMMANDS[command][1]
+    if _asks_for_help(args, declared):
+        raise _Stop(0, _help(command))
+    # GNU's grammar: options after operands too, --out DIR or --out=DIR, unique prefixes
+    # (--prof), and -- ends the options. (With POSIXLY_CORRECT set, the options end at the
+    # first operand, as in GNU's own tools.)
+    names = [name[2:] + ("=" if metavar else "") for name, (metavar, _, _) in declared.items()]
+    try:
+        given, operands = getopt.gnu_getopt(args, "h", ["help", *names])
+    except getopt.GetoptError as error:
+        raise _Stop(2, _error(command, _whose(error, command))) from None
+    options = dict(given)  # an option given twice: the last one counts, as with argparse
+    for name, value in given:
+        metavar = declared[name][0] if name in declared else ""
+        if metavar and not value:  # --out= or --out "": Path("") would be this folder
+            raise _Stop(2, _error(command, f"option {name} requires a {metavar}, not ''"))
+    if operands and operand is None:
+        extra = "argument " if len(operands) == 1 else "arguments "
+        extra += ", ".join(map(repr, operands))
+        raise _Stop(2, _error(command, f"unexpected {extra}: {command} takes options only"))
+    missing = [operand[0]] if operand and not operands else []
+    missing += [
+        name for name, (_, required, _) in declared.items() if required and name not in options
+    ]
+    if missing:
+        raise _Stop(
+            2, _error(command, f"the following arguments are required: {', '.join(missing)}")
+        )
+    return options, operands
+
+
+def _asks_for_help(args: list[str], names: Iterable[str]) -> bool:
+    """Whether -h, --help or an abbreviation of it (one naming none of `names`) comes before --."""
+    for arg in args:
+        if arg == "--":
+            return False
+        if arg.startswith("-h") or (
+            arg.startswith("--h")
+            and [n for n in ("--help", *names) if n.startswith(arg)] == ["--help"]
+        ):
+            return True
+    return False
+
+
+def _whose(error: getopt.GetoptError, command: str) -> str:
+    """getopt's message, saying whose option it is when it is another command's."""
+    name = f"--{error.opt}"
+    owners = [other for other, options in _OPTIONS.items() if name in options]
+    if owners and command not in owners:
+        return f"{error.msg} (it is an option of {' and '.join(owners)})"
+    return error.msg
+
+
+def _resize(files: list[Path], out: Path, profile: str | None, configuration: Configuration) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     from app.config import profiles
@@ -80,7 +178,7 @@ def _resize(args: argparse.Namespace, configuration: Configuration) -> int:
     from app.model import ObjectRef
     from app.renditions import pipeline
 
-    name = args.profile or profiles.DEFAULT
+    name = profile or profiles.DEFAULT
     if name not in configuration.profiles:
         print(
             f"error: invalid --profile {name!r}: not declared; declared profiles: "
@@ -93,18 +191,18 @@ def _resize(args: argparse.Namespace, configuration: Configuration) -> int:
 
     # Each file is named as an upload under SOURCE_PREFIX would be, so the key
     # template, the guards and the limits apply exactly as in the function.
-    refs = {settings.source_prefix + path.name: path for path in args.files}
-    if len(refs) != len(args.files):
+    refs = {settings.source_prefix + path.name: path for path in files}
+    if len(refs) != len(files):
         print(
             "error: two FILE arguments share a file name; their copies would collide",
             file=sys.stderr,
         )
         return 2
-    problem = usable_folder(args.out)
+    problem = usable_folder(out)
     if problem:
-        print(f"error: --out {args.out}: {problem}", file=sys.stderr)
+        print(f"error: --out {out}: {problem}", file=sys.stderr)
         return 2
-    store = LocalStore(refs, args.out, settings.output_prefix)
+    store = LocalStore(refs, out, settings.output_prefix)
     with ThreadPoolExecutor(max_workers=settings.object_concurrency) as pool:
         outcomes = list(
             pool.map(
@@ -119,32 +217,51 @@ def _resize(args: argparse.Namespace, configuration: Configuration) -> int:
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
-class _Formatter(argparse.HelpFormatter):
-    """argparse's help, as wide as argparse makes it, sized without shutil.
+def _usage(command: str | None) -> str:
+    """The usage line, argparse's way: the top level's, or `command`'s."""
+    if command is None:
+        return f"usage: {_prog()} [-h] {{{','.join(_COMMANDS)}}} ..."
+    words = [f"usage: {_prog()} {command} [-h]"]
+    for name, (metavar, required, _) in _OPTIONS[command].items():
+        words.append(_spelled(name, metavar) if required else f"[{_spelled(name, metavar)}]")
+    operand = _COMMANDS[command][1]
+    if operand:
+        words.append(f"{operand[0]} [{operand[0]} ...]")
+    return " ".join(words)
 
-    The parser makes a formatter for each argument it declares, not only for `--help`,
-    and argparse's own sizes itself with shutil, whose import loads zlib, bz2 and lzma:
-    about 3 ms of every run that prints no help.
-    """
 
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, width=_columns() - 2)  # as argparse leaves a margin
+def _error(command: str | None, what: str) -> str:
+    """A usage error as argparse shapes it: the usage line, then `PROG: error: WHAT`."""
+    prog = _prog() if command is None else f"{_prog()} {command}"
+    return f"{_usage(command)}\n{prog}: error: {what}"
 
 
-def _columns() -> int:
-    """The terminal's width as shutil.get_terminal_size gives it: COLUMNS, else the
-    terminal's own, else 80."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns > 0:
-        return columns
-    stdout = sys.__stdout__
-    try:
-        return (os.get_terminal_size(stdout.fileno()).columns if stdout else 0) or 80
-    except (ValueError, OSError):  # closed, or not a terminal
-        return 80
+def _help(command: str | None) -> str:
+    """--help's text: the top level's (what the command does, its commands), or `command`'s."""
+    if command is None:
+        about = (__doc__ or "").partition("\n")[0]
+        sections = {
+            "commands": [(name, summary) for name, (summary, _) in _COMMANDS.items()],
+            "options": [_HELP],
+        }
+        after = f"\n\nA command's usage and options: {_prog()} COMMAND --help"
+    else:
+        about, operand = _COMMANDS[command]
+        options = [(_spelled(name, m), what) for name, (m, _, what) in _OPTIONS[command].items()]
+        sections = {"arguments": [operand] if operand else [], "options": [_HELP, *options]}
+        after = ""
+    width = max(len(left) for rows in sections.values() for left, _ in rows)
+    listed = "\n\n".join(
+        f"{title}:\n" + "\n".join(f"  {left:<{width}}  {right}" for left, right in rows)
+        for title, rows in sections.items()
+        if rows
+    )
+    return f"{_usage(command)}\n\n{about}\n\n{listed}{after}"
+
+
+def _spelled(name: str, metavar: str) -> str:
+    """An option as the usage and the help spell it: `--out DIR`, or `--json` for a flag."""
+    return f"{name} {metavar}" if metavar else name
 
 
 def _prog() -> str:
