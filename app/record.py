@@ -10,8 +10,12 @@ class; a `Record` class costs a fifth of that. Every `image-resizer` run and col
 defines about thirty of them (docs/development.md).
 
 What a NamedTuple offers, a `Record` does too: positional or keyword fields with defaults,
-immutability, equality and hashing as tuples, `_replace`, `_make`, `_asdict`, `_fields`,
-`_field_defaults`, `__match_args__`, a NamedTuple's repr, copy and pickle.
+immutability, equality and hashing as tuples, `_replace` (and `copy.replace`), `_make`,
+`_asdict`, `_fields`, `_field_defaults`, `__match_args__`, a NamedTuple's repr, copy and
+pickle. Two things it refuses, at once and saying so, where a NamedTuple would not: a
+subclass of a record (no value object extends another), and a module without
+`from __future__ import annotations` on an interpreter that no longer collects a class's
+annotations as it is defined (Python 3.14's deferred annotations).
 """
 
 from __future__ import annotations
@@ -35,6 +39,13 @@ class _RecordType(type):
             return super().__new__(mcls, name, bases, namespace)
         if bases != (_Record,):
             raise TypeError(f"{name}: a record is declared on Record alone, not on {bases}")
+        if "__annotations__" not in namespace and any(
+            k.startswith("__annotate") for k in namespace
+        ):
+            raise TypeError(
+                f"{name}: its fields' annotations are deferred; its module needs "
+                "`from __future__ import annotations`"
+            )
         fields = tuple(namespace.get("__annotations__", {}))  # in the order declared
         defaults = {field: namespace.pop(field) for field in fields if field in namespace}
         after = None
@@ -65,6 +76,9 @@ class _Record(tuple, metaclass=_RecordType):  # type: ignore[type-arg]
             raise TypeError(
                 f"{cls.__name__}() takes {len(fields)} arguments but {len(args)} were given"
             )
+        given = [field for field in fields[: len(args)] if field in kwargs]
+        if given:
+            raise TypeError(f"{cls.__name__}() got multiple values for argument {given[0]!r}")
         values = list(args)
         for field in fields[len(args) :]:
             if field in kwargs:
@@ -75,8 +89,7 @@ class _Record(tuple, metaclass=_RecordType):  # type: ignore[type-arg]
                 raise TypeError(f"{cls.__name__}() missing required argument: {field!r}")
         if kwargs:
             extra = next(iter(kwargs))
-            problem = "multiple values for" if extra in fields else "an unexpected keyword"
-            raise TypeError(f"{cls.__name__}() got {problem} argument {extra!r}")
+            raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {extra!r}")
         return tuple.__new__(cls, values)
 
     @classmethod
@@ -93,6 +106,8 @@ class _Record(tuple, metaclass=_RecordType):  # type: ignore[type-arg]
         if changes:
             raise ValueError(f"got unexpected field names: {list(changes)!r}")
         return tuple.__new__(type(self), values)
+
+    __replace__ = _replace  # copy.replace (Python 3.13)
 
     def _asdict(self) -> dict[str, Any]:
         return dict(zip(self._fields, self, strict=True))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import pyvips
 
 from app.image import imaging
 
@@ -24,3 +26,11 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"no image corpus at {CORPUS}")
     return CORPUS
+
+
+@pytest.fixture
+def threads() -> Iterator[None]:
+    """libvips' thread count put back after the test (which may set it)."""
+    before = pyvips.concurrency_get()
+    yield
+    pyvips.concurrency_set(before)

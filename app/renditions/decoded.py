@@ -20,28 +20,14 @@ if TYPE_CHECKING:
     from app.image import heic
 
 
-class Opened:
-    """A source whose header is read and whose pixels are not yet: what `decode` starts from.
+class Opened(Record):
+    """A source whose header is read and whose pixels are not yet: what `decode` starts from."""
 
-    A plain class, where the other value objects are NamedTuples: a NamedTuple resolves
-    its fields' types as it is defined, and `heic`'s lives in a module only a HEIC loads.
-    """
-
-    __slots__ = ("header", "heic", "input_bytes", "scans", "source")
-
-    def __init__(
-        self,
-        source: pyvips.Source,
-        scans: jpegdata.Stream,  # what the decoder read of a JPEG's structure
-        heic: heic.Heic | None,
-        header: imaging.Header,
-        input_bytes: int,
-    ) -> None:
-        self.source = source
-        self.scans = scans
-        self.heic = heic
-        self.header = header
-        self.input_bytes = input_bytes
+    source: pyvips.Source
+    scans: jpegdata.Stream  # what the decoder read of a JPEG's structure
+    heic: heic.Heic | None  # (its module is loaded by a HEIC alone: a Record reads no type)
+    header: imaging.Header
+    input_bytes: int
 
 
 def opened(

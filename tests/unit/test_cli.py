@@ -131,12 +131,12 @@ def test_the_same_files_give_the_same_bytes_at_any_thread_count(tmp_path: Path) 
 
 
 def test_avif_copies_are_the_same_bytes_at_the_same_thread_count(tmp_path: Path) -> None:
-    # libaom cuts a picture into as many tiles as it has threads (libvips hands it
-    # VIPS_CONCURRENCY, else the cores): at 1 thread and 8, two AVIFs of different sizes,
-    # so two manifests; at the same count, the same bytes (docs/events.md says so).
+    # libaom cuts a picture into tiles by the threads it has (libvips hands it
+    # VIPS_CONCURRENCY, else the cores), so an AVIF's bytes may change with the count
+    # (docs/events.md says so); at the same count, they are the same.
     (tmp_path / "cat.jpg").write_bytes(images.jpeg(1200, 900))
     made = []
-    for out, threads in (("a", "4"), ("b", "4"), ("c", "1")):
+    for out, threads in (("a", "4"), ("b", "4")):
         done = run(
             "resize",
             str(tmp_path / "cat.jpg"),
@@ -155,7 +155,6 @@ def test_avif_copies_are_the_same_bytes_at_the_same_thread_count(tmp_path: Path)
         )
 
     assert made[0] == made[1]
-    assert made[0][0] != made[2][0]
 
 
 def test_bad_configuration_exits_2_with_the_message(tmp_path: Path) -> None:

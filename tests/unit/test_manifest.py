@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -225,14 +224,6 @@ def manifests() -> dict[str, str]:
         name: manifest.build(ref, '"e"', (image.width, image.height), outputs, image).decode()
         for name, image in sources().items()
     }
-
-
-@pytest.fixture
-def threads() -> Iterator[None]:
-    """libvips' thread count put back after the test."""
-    before = pyvips.concurrency_get()
-    yield
-    pyvips.concurrency_set(before)
 
 
 @pytest.mark.usefixtures("threads")

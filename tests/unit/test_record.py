@@ -83,6 +83,7 @@ def test_a_record_cannot_change() -> None:
         ((1, "y", (), 4), {}, TypeError, "Mine() takes 3 arguments but 4 were given"),
         ((1,), {"size": 2}, TypeError, "Mine() got multiple values for argument 'size'"),
         ((1,), {"colour": 2}, TypeError, "Mine() got an unexpected keyword argument 'colour'"),
+        ((), {"name": "y"}, TypeError, "Mine() missing required argument: 'size'"),
     ],
 )
 def test_a_wrong_call_is_refused_as_a_namedtuples_is(
@@ -93,6 +94,20 @@ def test_a_wrong_call_is_refused_as_a_namedtuples_is(
     with pytest.raises(error) as raised:
         Mine(*args, **kwargs)  # type: ignore[arg-type]
     assert str(raised.value) == message
+
+
+class Pair(Record):
+    left: int
+    right: int
+
+
+def test_a_field_given_twice_is_named_even_before_a_missing_one() -> None:
+    with pytest.raises(TypeError, match=r"^Pair\(\) got multiple values for argument 'left'$"):
+        Pair(1, left=2)  # type: ignore[misc]
+
+
+def test_copy_replace_is_replace() -> None:
+    assert Mine(1).__replace__(name="w") == Mine(1, "w")
 
 
 def test_replace_refuses_a_field_the_record_lacks() -> None:
@@ -115,6 +130,14 @@ def test_a_record_declared_wrongly_says_which_field() -> None:
             pass
 
 
+def test_deferred_annotations_are_refused_rather_than_read_as_no_fields() -> None:
+    # Python 3.14 defers a class's annotations (an __annotate__ function, no
+    # __annotations__) unless its module has `from __future__ import annotations`.
+    namespace = {"__module__": __name__, "__annotate__": lambda format: {"size": int}}
+    with pytest.raises(TypeError, match="needs `from __future__ import annotations`"):
+        type(Mine)("Deferred", (Record,), namespace)
+
+
 def test_every_value_object_in_app_is_a_record() -> None:
     # A typing.NamedTuple among them would load typing (and compile) with its module: the
     # start-up cost Record exists to avoid (tests/unit/test_command.py pins it for a resize).
@@ -127,3 +150,11 @@ def test_every_value_object_in_app_is_a_record() -> None:
 
     assert found == []
     assert issubclass(Mine, _Record) and issubclass(Mine, tuple)
+    # Their annotations must stay unevaluated strings, collected as the class is defined.
+    deferred = [
+        str(path.relative_to(APP.parent))
+        for path in sorted(APP.rglob("*.py"))
+        if "(Record):" in (text := path.read_text())
+        and "from __future__ import annotations" not in text
+    ]
+    assert deferred == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from fractions import Fraction
 
 import images
@@ -205,12 +205,26 @@ def test_a_picture_that_varies_one_way_only_has_exact_zeros_the_other_way(
     assert thumbhash.encode(image) == encode_thumbhash(width, height, data, zero=still)
 
 
-@pytest.fixture
-def threads() -> Iterator[None]:
-    """libvips' thread count put back after the test."""
-    before = pyvips.concurrency_get()
-    yield
-    pyvips.concurrency_set(before)
+def test_a_term_a_nearly_opaque_pixel_makes_is_real_not_noise() -> None:
+    # Rows of one grey each, and one pixel a level short of opaque whose grey is all but
+    # the alpha-weighted average: composited over that average it moves by about 1.5e-7,
+    # which moves the luminance terms across by a hair, real (the reference's decoders
+    # use them) though far below anything an opaque pixel does. They round as exact
+    # arithmetic rounds them, not as zeros would.
+    x, y, n = 49, 7, 100 * 100
+
+    def gap(rows: list[int]) -> Fraction:  # |average - the pixel's grey|, in 0..1
+        weighted = 255 * 100 * sum(rows) - rows[y]  # alpha * grey, the pixel's alpha 254
+        return abs(Fraction(weighted, 255 * (255 * n - 1)) - Fraction(rows[y], 255))
+
+    rnd = random.Random(3)
+    rows = min(([rnd.randrange(256) for _ in range(100)] for _ in range(3000)), key=gap)
+    data = bytearray(b"".join(bytes((grey, grey, grey, 255)) * 100 for grey in rows))
+    data[(y * 100 + x) * 4 + 3] = 254
+    image = pyvips.Image.new_from_memory(bytes(data), 100, 100, 4, "uchar")
+
+    assert 0 < gap(rows) < Fraction(1, 10_000)
+    assert thumbhash.encode(image) == encode_thumbhash(100, 100, bytes(data))
 
 
 # Pictures, and the terms exact arithmetic makes 0 in each (none in a photograph).
